@@ -1,0 +1,275 @@
+"""Reverse-mode autograd: the `Function` base class, the backward engine and grad mode.
+
+An op is a `Function` subclass with two static methods working on raw arrays
+(numpy or cupy):
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):
+            a, b = ctx.saved
+            return (grad * b if ctx.needs_input_grad[0] else None,
+                    grad * a if ctx.needs_input_grad[1] else None)
+
+`Mul.apply(x, y)` runs it on Tensors. When grad mode is on and some input requires a
+gradient, the `Context` becomes the output's `grad_fn`: a graph node that holds only
+what backward needs (saved arrays, the input shapes, the parent nodes), never the input
+tensors themselves, so intermediate activations are freed as soon as nothing saves them.
+Backward returns one gradient per tensor input, with the *broadcast* shape; the engine
+reduces it to the input's shape with `sum_to`, in one place for every op.
+Double backward (grad of grad) is not supported.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+
+from .backend import check_same_device
+
+# ----------------------------------------------------------------------------- grad mode
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "grad_enabled", True)
+
+
+def _set_grad_enabled(mode: bool) -> None:
+    _state.grad_enabled = bool(mode)
+
+
+class set_grad_enabled:
+    """Context manager (and decorator) setting grad mode on or off for this thread."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.prev = is_grad_enabled()
+        _set_grad_enabled(self.mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _set_grad_enabled(self.prev)
+        return False
+
+
+class _GradModeGuard:
+    """Base for `no_grad` / `enable_grad`: usable as `with no_grad():` and `@no_grad()`."""
+
+    mode = True
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        _set_grad_enabled(self.mode)
+        return self
+
+    def __exit__(self, *exc):
+        _set_grad_enabled(self._prev)
+        return False
+
+    def __call__(self, func):
+        mode = self.mode
+
+        def wrapper(*args, **kwargs):
+            prev = is_grad_enabled()
+            _set_grad_enabled(mode)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _set_grad_enabled(prev)
+
+        wrapper.__name__ = getattr(func, "__name__", "wrapper")
+        wrapper.__doc__ = getattr(func, "__doc__", None)
+        wrapper.__wrapped__ = func
+        return wrapper
+
+
+class no_grad(_GradModeGuard):
+    """Disable gradient recording, as `torch.no_grad`: `with no_grad():` or `@no_grad()`."""
+
+    mode = False
+
+
+class enable_grad(_GradModeGuard):
+    """Enable gradient recording inside a `no_grad` region."""
+
+    mode = True
+
+
+# ----------------------------------------------------------------------------- sum_to
+
+def sum_to(grad, shape):
+    """Sum a broadcast gradient back down to `shape` (the one place broadcasting is undone)."""
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+# ----------------------------------------------------------------------------- graph nodes
+
+class Context:
+    """One recorded op: the graph node stored as a tensor's `grad_fn`.
+
+    Holds the Function class, `needs_input_grad`, the parents (the inputs' own nodes:
+    their `grad_fn`, or an `AccumulateGrad` for a leaf), the inputs' shapes and dtypes
+    (to reduce and cast gradients), and whatever `forward` saved.
+    """
+
+    __slots__ = ("fn", "needs_input_grad", "parents", "input_meta", "saved", "__dict__")
+
+    def __init__(self, fn, needs_input_grad):
+        self.fn = fn
+        self.needs_input_grad = needs_input_grad
+        self.parents = ()
+        self.input_meta = ()
+        self.saved = ()
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    def name(self) -> str:
+        return self.fn.__name__ + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+
+class AccumulateGrad:
+    """The graph node of a leaf tensor that requires grad: backward adds into `leaf.grad`.
+
+    Holds the leaf weakly (the leaf caches its node), so the two make no reference cycle.
+    """
+
+    __slots__ = ("_leaf",)
+
+    def __init__(self, leaf):
+        self._leaf = weakref.ref(leaf)
+
+    @property
+    def leaf(self):
+        return self._leaf()
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
+
+
+class Function:
+    """Base class of every differentiable op; see the module docstring."""
+
+    output_device_param = None
+    """Name of the keyword parameter giving the output's device, for ops that move data
+    between devices; every other op's output lives on its inputs' device."""
+
+    @staticmethod
+    def forward(ctx, *arrays, **params):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *tensors, **params):
+        """Run the op on Tensors; non-tensor settings go in `params`. Returns a Tensor."""
+        from .tensor import Tensor  # local: tensor.py imports this module
+
+        dev = tensors[0].device_str
+        if len(tensors) > 1:
+            dev = check_same_device(cls.__name__.lower(), [t.device_str for t in tensors])
+        record = is_grad_enabled() and any(t.requires_grad for t in tensors)
+        if record:
+            ctx = Context(cls, tuple(t.requires_grad for t in tensors))
+        else:
+            ctx = Context(cls, (False,) * len(tensors))
+        out = cls.forward(ctx, *[t.data for t in tensors], **params)
+        if cls.output_device_param is not None:
+            dev = params[cls.output_device_param]
+        if not record:
+            return Tensor._wrap(out, dev)
+        ctx.parents = tuple(t._node() if t.requires_grad else None for t in tensors)
+        ctx.input_meta = tuple((t.data.shape, t.data.dtype) for t in tensors)
+        return Tensor._wrap(out, dev, grad_fn=ctx)
+
+
+# ----------------------------------------------------------------------------- the engine
+
+def _topological_order(root):
+    """Nodes reachable from `root`, each after every node that consumes its output."""
+    order, visited = [], {id(root)}
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for parent in getattr(node, "parents", ()):
+            if parent is not None and id(parent) not in visited:
+                visited.add(id(parent))
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def run_backward(root_node, root_grad, retain_graph=False):
+    """Propagate `root_grad` from `root_node` to every leaf, accumulating into `.grad`.
+
+    Iterative (a 10,000-deep chain is fine). Unless `retain_graph`, each node's saved
+    arrays are dropped right after its backward ran, so the step's memory is freed.
+    """
+    from .tensor import Tensor
+
+    grads = {id(root_node): root_grad}
+    for node in _topological_order(root_node):
+        grad = grads.pop(id(node), None)
+        if grad is None:
+            continue
+        if isinstance(node, AccumulateGrad):
+            leaf = node.leaf
+            if leaf is None:
+                continue
+            if leaf.grad is None:
+                # A fresh array: the gradient must not alias another tensor's storage.
+                leaf.grad = Tensor._wrap(grad.copy(), leaf.device_str)
+            else:
+                leaf.grad = Tensor._wrap(leaf.grad.data + grad, leaf.device_str)
+            continue
+        if node.saved is None:
+            raise RuntimeError(
+                f"{node.name()}: trying to backward through the graph a second time; "
+                "its saved arrays were already freed (pass retain_graph=True to the first "
+                "backward() if you need to backward twice)")
+        input_grads = node.fn.backward(node, grad)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) != len(node.parents):
+            raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients "
+                               f"for {len(node.parents)} inputs")
+        for parent, g, (shape, dtype) in zip(node.parents, input_grads, node.input_meta):
+            if parent is None or g is None:
+                continue
+            if g.shape != shape:
+                g = sum_to(g, shape)
+            if g.dtype != dtype:
+                g = g.astype(dtype)
+            key = id(parent)
+            prev = grads.get(key)
+            grads[key] = g if prev is None else prev + g
+        if not retain_graph:
+            node.saved = None
+            node.__dict__.clear()

@@ -1,0 +1,458 @@
+"""nn.Module: the base class of every layer, as `torch.nn.Module`.
+
+A Module registers its Parameters, buffers and submodules when they are assigned as
+attributes, in insertion order, so `parameters()` and `state_dict()` have a stable order
+and PyTorch's dotted names ("features.0.weight"). Train/eval is a per-module flag.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..backend import array_module, canonical_device, device as Device, transfer
+from .. import dtypes
+from ..tensor import Tensor
+from .parameter import Parameter
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+"""What `load_state_dict(strict=False)` returns, as torch's `_IncompatibleKeys`."""
+
+
+def _add_indent(text: str, spaces: int) -> str:
+    """Indent every line but the first of a multi-line repr (nested modules)."""
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return text
+    rest = [(" " * spaces + line) if line.strip() else "" for line in lines[1:]]
+    return "\n".join([lines[0]] + rest)
+
+
+def _shape_str(shape) -> str:
+    """torch.Size-style text for a shape, so messages read like PyTorch's."""
+    return f"torch.Size({list(shape)})"
+
+
+def _state_value_array(value):
+    """The host/device array inside a state-dict value: a Tensor, a NumPy/CuPy array,
+    or anything tensor-like with `.detach().cpu().numpy()` (a torch.Tensor)."""
+    if isinstance(value, Tensor):
+        return value.data
+    if hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy"):
+        return value.detach().cpu().numpy()          # a torch tensor, without importing torch
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return value                                  # numpy / cupy array
+    if isinstance(value, (int, float, bool, np.number)):
+        return np.asarray(value)
+    return None
+
+
+class Module:
+    """Base class for all layers: subclass it, assign layers/Parameters in `__init__`,
+    write `forward`, and call the module like a function."""
+
+    training: bool
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments "
+                            f"{args} {kwargs}")
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    # ------------------------------------------------------------------ calling
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
+                                  f'"forward" function')
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ registration
+    def _check_init_called(self, what):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {what} before Module.__init__() call "
+                                 f"(call super().__init__() first in {type(self).__name__})")
+
+    def _check_new_name(self, name, kind, allow_existing):
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
+        if name == "" or "." in name:
+            raise KeyError(f'{kind} name can\'t be empty or contain ".", got: "{name}"')
+        if hasattr(self, name) and name not in allow_existing:
+            raise KeyError(f'attribute "{name}" already exists')
+
+    def register_parameter(self, name: str, param):
+        """Add a Parameter (or None, a declared but absent parameter) under `name`."""
+        self._check_init_called("parameters")
+        self._check_new_name(name, "parameter", self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
+                            f"'{name}' (nn.Parameter or None required)")
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor, persistent: bool = True):
+        """Add a non-trainable tensor (running statistics...) that moves with `to()` and,
+        when `persistent`, is saved in `state_dict()`."""
+        self._check_init_called("buffers")
+        self._check_new_name(name, "buffer", self._buffers)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
+                            f"'{name}' (Tensor or None required)")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+
+    def add_module(self, name: str, module):
+        """Add a child module (or None) under `name`."""
+        self._check_init_called("modules")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._check_new_name(name, "module", self._modules)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def __setattr__(self, name, value):
+        params = self.__dict__.get("_parameters")
+        if isinstance(value, Parameter):
+            self._check_init_called("parameters")
+            self._forget(name)
+            self._parameters[name] = value
+            return
+        if params is not None and name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter "
+                                f"'{name}' (nn.Parameter or None expected)")
+            params[name] = None
+            return
+        if isinstance(value, Module):
+            self._check_init_called("modules")
+            self._forget(name)
+            self._modules[name] = value
+            return
+        modules = self.__dict__.get("_modules")
+        if modules is not None and name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as child module "
+                                f"'{name}' (nn.Module or None expected)")
+            modules[name] = None
+            return
+        buffers = self.__dict__.get("_buffers")
+        if buffers is not None and name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer "
+                                f"'{name}' (Tensor or None expected)")
+            buffers[name] = value
+            return
+        object.__setattr__(self, name, value)
+
+    def _forget(self, name):
+        """Remove `name` from every registry and the instance dict (before re-registering)."""
+        self.__dict__.pop(name, None)
+        for registry in ("_parameters", "_buffers", "_modules"):
+            self.__dict__[registry].pop(name, None)
+        self._non_persistent_buffers_set.discard(name)
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails: look in the registries.
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry in d and name in d[registry]:
+                return d[registry][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__.get(registry, ()):
+                del self.__dict__[registry][name]
+                self._non_persistent_buffers_set.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(object.__dir__(self)) | set(self._parameters) | set(self._buffers)
+                      | set(self._modules))
+
+    # ------------------------------------------------------------------ traversal
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        """Yield (dotted name, module) for this module and every descendant, pre-order."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is None:
+                continue
+            sub = prefix + ("." if prefix else "") + name
+            yield from module.named_modules(memo, sub, remove_duplicate)
+
+    def modules(self):
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self):
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self):
+        for _, module in self.named_children():
+            yield module
+
+    def _named_members(self, registry, prefix, recurse, remove_duplicate):
+        seen = set()
+        owners = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
+            if recurse else [(prefix, self)]
+        for module_prefix, module in owners:
+            for name, value in getattr(module, registry).items():
+                if value is None:
+                    continue
+                if remove_duplicate:
+                    if id(value) in seen:
+                        continue
+                    seen.add(id(value))
+                yield module_prefix + ("." if module_prefix else "") + name, value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True):
+        """Yield (dotted name, Parameter), each shared Parameter once, in registration order."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True):
+        for _, param in self.named_parameters(recurse=recurse):
+            yield param
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True):
+        for _, buf in self.named_buffers(recurse=recurse):
+            yield buf
+
+    def get_submodule(self, target: str):
+        """The descendant at a dotted path ("features.0"); "" is this module."""
+        module = self
+        if target == "":
+            return module
+        for part in target.split("."):
+            if part not in module._modules or module._modules[part] is None:
+                raise AttributeError(f"{module._get_name()} has no submodule `{part}` "
+                                     f"(looking up '{target}')")
+            module = module._modules[part]
+        return module
+
+    def apply(self, fn):
+        """Call `fn` on every submodule (children first) and on self; returns self."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------ modes and grads
+    def train(self, mode: bool = True):
+        """Set the training flag of this module and every descendant; returns self."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        self.training = mode
+        for module in self.children():
+            module.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True):
+        for param in self.parameters():
+            param.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True):
+        """Reset every parameter's `.grad`: to None (default), or to zeros in place."""
+        for param in self.parameters():
+            if param.grad is None:
+                continue
+            if set_to_none:
+                param.grad = None
+            else:
+                param.grad.data[...] = 0
+
+    # ------------------------------------------------------------------ devices / dtypes
+    def _move_tensor(self, t: Tensor, dev, dtype):
+        """Move/cast a parameter or buffer in place, so its identity is kept."""
+        if dtype is not None and dtypes.is_floating(t.dtype) and t.dtype != dtype:
+            t.data = t.data.astype(dtype)
+            if t.grad is not None:
+                t.grad.data = t.grad.data.astype(dtype)
+        if dev is not None and t.device_str != dev:
+            t.data = transfer(t.data, dev)
+            t.device_str = dev
+            if t.grad is not None:
+                t.grad.data = transfer(t.grad.data, dev)
+                t.grad.device_str = dev
+
+    def _apply_to_tensors(self, dev, dtype):
+        for module in self.modules():
+            for registry in ("_parameters", "_buffers"):
+                for value in getattr(module, registry).values():
+                    if value is not None:
+                        self._move_tensor(value, dev, dtype)
+        return self
+
+    def to(self, *args, device=None, dtype=None):
+        """`to(device)`, `to(dtype)` (floating tensors only) or both; in place, returns self.
+
+        Parameters keep their identity, so an optimizer built before `to()` still holds them.
+        """
+        for arg in args:
+            if isinstance(arg, (str, Device)):
+                device = arg
+            elif isinstance(arg, Tensor):
+                device, dtype = arg.device_str, arg.dtype
+            else:
+                dtype = arg
+        dev = canonical_device(device) if device is not None else None
+        if dev is not None:
+            array_module(dev)   # a clear error now when cuda is not available
+        dtype = dtypes.to_dtype(dtype) if dtype is not None else None
+        if dtype is not None and not dtypes.is_floating(dtype):
+            raise TypeError(f"Module.to only accepts floating point dtypes, but got {dtype}")
+        return self._apply_to_tensors(dev, dtype)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else
+                       (f"cuda:{device}" if isinstance(device, int) else device))
+
+    def float(self):
+        return self.to(dtypes.float32)
+
+    def double(self):
+        return self.to(dtypes.float64)
+
+    def half(self):
+        return self.to(dtypes.float16)
+
+    # ------------------------------------------------------------------ state dict
+    def _local_state(self):
+        """This module's own (name, tensor) entries that go in a state dict."""
+        for name, param in self._parameters.items():
+            if param is not None:
+                yield name, param
+        for name, buf in self._buffers.items():
+            if buf is not None and name not in self._non_persistent_buffers_set:
+                yield name, buf
+
+    def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = False):
+        """An OrderedDict of every parameter and persistent buffer by dotted name.
+
+        Values share storage with the module (detached unless `keep_vars`), as in torch.
+        """
+        if destination is None:
+            destination = OrderedDict()
+        for name, value in self._local_state():
+            destination[prefix + name] = value if keep_vars else value.detach()
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(destination=destination, prefix=prefix + name + ".",
+                                  keep_vars=keep_vars)
+        return destination
+
+    def _optional_state_keys(self):
+        """Names that may be absent from a loaded state dict (e.g. BatchNorm's
+        `num_batches_tracked`, which old checkpoints lack). Subclasses override."""
+        return ()
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Copy `state_dict`'s values into the parameters and buffers, in place.
+
+        Every key and shape is checked first; on any error nothing is changed. Missing or
+        unexpected keys raise when `strict`; shape mismatches always raise. Returns
+        `IncompatibleKeys(missing_keys, unexpected_keys)`. Values may be tinygrad_cv
+        Tensors, NumPy arrays or torch tensors.
+        """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        if assign:
+            raise NotImplementedError("load_state_dict(assign=True) is not supported; "
+                                      "values are always copied in place")
+        missing, unexpected, errors, plan = [], [], [], []
+        expected = set()
+        for module_prefix, module in self.named_modules(remove_duplicate=False):
+            base = module_prefix + "." if module_prefix else ""
+            optional = set(module._optional_state_keys())
+            for name, target in module._local_state():
+                key = base + name
+                expected.add(key)
+                if key not in state_dict:
+                    if name not in optional:
+                        missing.append(key)
+                    continue
+                value = _state_value_array(state_dict[key])
+                if value is None:
+                    errors.append(f'While copying the parameter named "{key}", expected '
+                                  f"Tensor or array from checkpoint but received "
+                                  f"{type(state_dict[key])}")
+                    continue
+                value_shape = tuple(value.shape)
+                if target.ndim == 0 and value_shape == (1,):
+                    value = value.reshape(())
+                    value_shape = ()
+                if value_shape != target.shape:
+                    errors.append(f"size mismatch for {key}: copying a param with shape "
+                                  f"{_shape_str(value_shape)} from checkpoint, the shape in "
+                                  f"current model is {_shape_str(target.shape)}.")
+                    continue
+                plan.append((target, value))
+        unexpected = [key for key in state_dict.keys() if key not in expected]
+        if strict:
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in missing) + ". ")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t"
+                               + "\n\t".join(errors))
+        with no_grad():
+            for target, value in plan:
+                target.data[...] = transfer(value, target.device_str).astype(target.dtype,
+                                                                             copy=False)
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ printing
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def extra_repr(self) -> str:
+        """One-line settings shown inside the repr (override in layers)."""
+        return ""
+
+    def __repr__(self):
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + _add_indent(repr(module), 2)
+                       for name, module in self._modules.items()]
+        lines = extra_lines + child_lines
+        text = self._get_name() + "("
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                text += extra_lines[0]
+            else:
+                text += "\n  " + "\n  ".join(lines) + "\n"
+        return text + ")"

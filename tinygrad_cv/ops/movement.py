@@ -1,0 +1,470 @@
+"""Shape ops: reshape, permute, expand, squeeze, indexing, cat/stack, pad, device moves.
+
+Each checks its arguments against the input's shape first and names itself in the error.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd import Function
+from ..backend import array_module, is_device_array, transfer, xp_of
+from ..tensor import Tensor
+
+
+# ----------------------------------------------------------------------------- argument checks
+
+def normalize_dim(op, dim, ndim, extra=0):
+    """A dim in [-(ndim+extra), ndim+extra-1] as a non-negative axis, else IndexError."""
+    if isinstance(dim, bool) or not isinstance(dim, (numbers.Integral,)):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+    size = ndim + extra
+    lo, hi = (-1, 0) if size == 0 else (-size, size - 1)
+    if not lo <= dim <= hi:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor of {ndim} "
+                         f"dimension{'s' if ndim != 1 else ''} (expected {lo} to {hi})")
+    return int(dim) % size if size else 0
+
+
+def shape_args(args):
+    """`f(2, 3)`, `f((2, 3))` and `f([2, 3])` as the tuple (2, 3)."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = args[0]
+    out = []
+    for n in args:
+        if isinstance(n, Tensor):
+            n = n.item()
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(f"shape: expected integer sizes, got {args!r}")
+        out.append(int(n))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- reshape family
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.input_meta[0][0])
+
+
+def _resolve_shape(op, shape, size, in_shape):
+    unknown = [i for i, n in enumerate(shape) if n == -1]
+    if len(unknown) > 1 or any(n < -1 for n in shape):
+        raise RuntimeError(f"{op}: invalid shape {shape} (at most one -1, no other negatives)")
+    known = int(np.prod([n for n in shape if n != -1]))
+    if unknown:
+        if known == 0 or size % known:
+            raise RuntimeError(f"{op}: shape {shape} is invalid for an input of shape "
+                               f"{in_shape} ({size} elements)")
+        shape = tuple(size // known if n == -1 else n for n in shape)
+    elif known != size:
+        raise RuntimeError(f"{op}: shape {shape} is invalid for an input of shape "
+                           f"{in_shape} ({size} elements)")
+    return shape
+
+
+def reshape(x, shape, op="reshape"):
+    shape = _resolve_shape(op, tuple(shape), x.numel(), x.shape)
+    if shape == x.shape:
+        return x
+    return Reshape.apply(x, shape=shape)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, (1,), "flatten")
+    s = normalize_dim("flatten", start_dim, x.ndim)
+    e = normalize_dim("flatten", end_dim, x.ndim)
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
+    return reshape(x, shape, "flatten")
+
+
+def squeeze(x, dim=None):
+    if dim is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1), "squeeze")
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    axes = {normalize_dim("squeeze", d, x.ndim) for d in dims}
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)),
+                   "squeeze")
+
+
+def unsqueeze(x, dim):
+    axis = normalize_dim("unsqueeze", dim, x.ndim, extra=1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:], "unsqueeze")
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, a, dims):
+        ctx.dims = dims
+        return a.transpose(dims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.transpose(tuple(np.argsort(ctx.dims)))
+
+
+def permute(x, dims):
+    dims = tuple(normalize_dim("permute", d, x.ndim) for d in dims)
+    if sorted(dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims "
+                         f"of a tensor of shape {x.shape}")
+    if dims == tuple(range(x.ndim)):
+        return x
+    return Permute.apply(x, dims=dims)
+
+
+def transpose(x, dim0, dim1):
+    if x.ndim == 0:
+        normalize_dim("transpose", dim0, 0)
+        normalize_dim("transpose", dim1, 0)
+        return x
+    a = normalize_dim("transpose", dim0, x.ndim)
+    b = normalize_dim("transpose", dim1, x.ndim)
+    dims = list(range(x.ndim))
+    dims[a], dims[b] = dims[b], dims[a]
+    return permute(x, dims)
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        return xp_of(a).broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad  # the engine's sum_to reduces it to the input's shape
+
+
+def expand(x, sizes):
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"expand: the number of sizes {sizes} must be at least the tensor's "
+                           f"number of dims ({x.shape})")
+    lead = len(sizes) - x.ndim
+    shape = []
+    for i, n in enumerate(sizes):
+        if i < lead:
+            if n < 0:
+                raise RuntimeError(f"expand: size -1 is not allowed for a new leading dim "
+                                   f"({sizes} from {x.shape})")
+            shape.append(n)
+            continue
+        have = x.shape[i - lead]
+        if n == -1 or n == have:
+            shape.append(have)
+        elif have == 1:
+            shape.append(n)
+        else:
+            raise RuntimeError(f"expand: cannot expand shape {x.shape} to {sizes} "
+                               f"(dim {i}: size {have} is not 1)")
+    shape = tuple(shape)
+    if shape == x.shape:
+        return x
+    return Expand.apply(x, shape=shape)
+
+
+# ----------------------------------------------------------------------------- indexing
+
+def _index_part(part, dev):
+    """One component of an index: Tensors and lists become arrays on `dev`."""
+    if isinstance(part, Tensor):
+        if part.device_str != dev:
+            raise RuntimeError(f"__getitem__: index tensor is on {part.device_str} but the "
+                               f"indexed tensor is on {dev}")
+        part = part.data
+    elif isinstance(part, list):
+        part = array_module(dev).asarray(np.asarray(part))
+    elif isinstance(part, np.ndarray) and dev != "cpu":
+        part = transfer(part, dev)
+    if is_device_array(part):
+        if part.dtype.kind == "b":
+            return tuple(part.nonzero())     # a mask is its nonzero coordinates
+        if part.dtype.kind not in "iu":
+            raise IndexError(f"__getitem__: index arrays must be integer or bool, got {part.dtype}")
+    return part
+
+
+def index_to_arrays(index, dev):
+    """A user's index (ints, slices, None, Ellipsis, Tensors, arrays, lists) for raw arrays."""
+    parts = index if isinstance(index, tuple) else (index,)
+    out = []
+    for p in parts:
+        p = _index_part(p, dev)
+        if isinstance(p, tuple):
+            out.extend(p)
+        else:
+            out.append(p)
+    return tuple(out)
+
+
+def _is_advanced(idx):
+    return any(is_device_array(p) for p in idx)
+
+
+def _check_bounds(idx, shape):
+    """Raise for out-of-range integer index arrays (CuPy would wrap them silently)."""
+    dim = 0
+    for p in idx:
+        if p is None:
+            continue
+        if p is Ellipsis:
+            dim += len(shape) - sum(1 for q in idx if q is not None and q is not Ellipsis)
+            continue
+        if is_device_array(p) and p.size and dim < len(shape):
+            lo, hi = int(p.min()), int(p.max())
+            if lo < -shape[dim] or hi >= shape[dim]:
+                bad = hi if hi >= shape[dim] else lo
+                raise IndexError(f"__getitem__: index {bad} is out of range for dim {dim} "
+                                 f"of size {shape[dim]} (tensor shape {tuple(shape)})")
+        dim += 1
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.index = index
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, dtype = ctx.input_meta[0]
+        xp = xp_of(grad)
+        out = xp.zeros(shape, dtype=dtype)
+        if _is_advanced(ctx.index):
+            if xp is np:
+                np.add.at(out, ctx.index, grad)   # repeated indices accumulate
+            else:
+                import cupyx
+                cupyx.scatter_add(out, ctx.index, grad)
+        else:
+            out[ctx.index] = grad
+        return out
+
+
+def getitem(x, index):
+    idx = index_to_arrays(index, x.device_str)
+    if x.device_str != "cpu":
+        _check_bounds(idx, x.shape)
+    try:
+        if not x.requires_grad:
+            out = x.data[idx]
+            return Tensor._wrap(out if is_device_array(out) else xp_of(x.data).asarray(out),
+                                x.device_str)
+        return GetItem.apply(x, index=idx)
+    except IndexError as exc:
+        raise IndexError(f"__getitem__: {exc} (tensor shape {x.shape}, index {index!r})") from None
+
+
+class IndexSelect(Function):
+    """Rows `index` of `axis` (repeats allowed); backward scatter-adds them back."""
+
+    @staticmethod
+    def forward(ctx, a, index, axis):
+        ctx.save_for_backward(index)
+        ctx.axis = axis
+        return xp_of(a).take(a, index, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved
+        shape, dtype = ctx.input_meta[0]
+        xp = xp_of(grad)
+        out = xp.zeros(shape, dtype=dtype)
+        where = (slice(None),) * ctx.axis + (index,)
+        if xp is np:
+            np.add.at(out, where, grad)
+        else:
+            import cupyx
+            cupyx.scatter_add(out, where, grad)
+        return out
+
+
+def index_select(x, dim, index):
+    axis = normalize_dim("index_select", dim, x.ndim)
+    idx = index.data if isinstance(index, Tensor) else array_module(x.device_str).asarray(index)
+    if idx.ndim != 1 or idx.dtype.kind not in "iu":
+        raise IndexError(f"index_select: index must be a 1-D integer tensor, got shape "
+                         f"{tuple(idx.shape)} dtype {idx.dtype}")
+    if idx.size and (int(idx.min()) < -x.shape[axis] or int(idx.max()) >= x.shape[axis]):
+        raise IndexError(f"index_select: index out of range for dim {axis} of size "
+                         f"{x.shape[axis]} (tensor shape {x.shape})")
+    return IndexSelect.apply(x, index=idx, axis=axis)
+
+
+# ----------------------------------------------------------------------------- cat / stack
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.axis = axis
+        ctx.sizes = [a.shape[axis] for a in arrays]
+        return xp_of(arrays[0]).concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        bounds = np.cumsum(ctx.sizes)[:-1]
+        parts = xp_of(grad).split(grad, bounds, axis=ctx.axis)
+        return tuple(p if need else None for p, need in zip(parts, ctx.needs_input_grad))
+
+
+def _same_dtype(tensors, op):
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = dtypes.promote_types(dtype, t.dtype)
+    from .elementwise import cast
+    return [cast(t, dtype) for t in tensors]
+
+
+def cat(tensors, dim=0):
+    """Concatenate along an existing dim; all other dims must match."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    if not all(isinstance(t, Tensor) for t in tensors):
+        raise TypeError("cat: expected a sequence of Tensors")
+    ref = tensors[0]
+    if ref.ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
+    axis = normalize_dim("cat", dim, ref.ndim)
+    for i, t in enumerate(tensors[1:], 1):
+        if t.ndim != ref.ndim or any(a != b for j, (a, b) in enumerate(zip(t.shape, ref.shape))
+                                     if j != axis):
+            raise ValueError(f"cat: tensor {i} has shape {t.shape} but tensor 0 has shape "
+                             f"{ref.shape}; they must match except in dim {axis}")
+    return Cat.apply(*_same_dtype(tensors, "cat"), axis=axis)
+
+
+def stack(tensors, dim=0):
+    """Join same-shaped tensors along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    ref = tensors[0]
+    for i, t in enumerate(tensors[1:], 1):
+        if t.shape != ref.shape:
+            raise ValueError(f"stack: tensor {i} has shape {t.shape} but tensor 0 has shape "
+                             f"{ref.shape}; all must be equal")
+    axis = normalize_dim("stack", dim, ref.ndim, extra=1)
+    return Cat.apply(*[unsqueeze(t, axis) for t in _same_dtype(tensors, "stack")], axis=axis)
+
+
+# ----------------------------------------------------------------------------- pad
+
+class ConstantPad(Function):
+    """Constant padding; negative amounts crop, as torch's F.pad.
+
+    Along each dim, input position i lands at output position i + lo; the part of the
+    input that survives cropping is copied, the rest of the output is `value`.
+    """
+
+    @staticmethod
+    def forward(ctx, a, widths, value):
+        out_shape = tuple(n + lo + hi for (lo, hi), n in zip(widths, a.shape))
+        ctx.src, ctx.dst = _pad_overlap(widths, a.shape)
+        out = xp_of(a).full(out_shape, value, dtype=a.dtype)
+        out[ctx.dst] = a[ctx.src]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, dtype = ctx.input_meta[0]
+        out = xp_of(grad).zeros(shape, dtype=dtype)
+        out[ctx.src] = grad[ctx.dst]
+        return out
+
+
+def _pad_overlap(widths, shape):
+    """Slices of the input that survive padding/cropping, and where they land."""
+    src, dst = [], []
+    for (lo, hi), n in zip(widths, shape):
+        start, stop = max(0, -lo), n - max(0, -hi)
+        src.append(slice(start, max(start, stop)))
+        dst.append(slice(start + lo, max(start, stop) + lo))
+    return tuple(src), tuple(dst)
+
+
+def _pad_widths(op, pad, ndim):
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > ndim:
+        raise ValueError(f"{op}: padding {pad} must have an even length of at most "
+                         f"2 * ndim = {2 * ndim}")
+    widths = [(0, 0)] * ndim
+    for i in range(len(pad) // 2):
+        widths[ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return widths
+
+
+def _wrap_index(mode, n, lo, hi, xp):
+    """Source positions (length lo + n + hi) of a reflect/replicate/circular pad."""
+    pos = np.arange(-lo, n + hi)
+    if mode == "replicate":
+        pos = np.clip(pos, 0, n - 1)
+    elif mode == "circular":
+        pos = pos % n
+    else:  # reflect, edge not repeated
+        period = 2 * (n - 1)
+        pos = np.abs(pos) % period if period else np.zeros_like(pos)
+        pos = np.where(pos >= n, period - pos, pos)
+    return xp.asarray(pos)
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """`F.pad`: `pad` lists (left, right) amounts from the last dim backwards."""
+    widths = _pad_widths("pad", pad, x.ndim)
+    if mode == "constant":
+        for (lo, hi), n in zip(widths, x.shape):
+            if n + lo + hi < 0:
+                raise ValueError(f"pad: padding {tuple(pad)} would give a negative size "
+                                 f"for input shape {x.shape}")
+        if all(w == (0, 0) for w in widths):
+            return x
+        return ConstantPad.apply(x, widths=widths, value=value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: unknown mode {mode!r}; expected constant, reflect, "
+                         f"replicate or circular")
+    out = x
+    xp = array_module(x.device_str)
+    for axis, ((lo, hi), n) in enumerate(zip(widths, x.shape)):
+        if lo == hi == 0:
+            continue
+        if min(lo, hi) < 0:
+            raise ValueError(f"pad: negative padding needs mode='constant' (got {mode})")
+        if mode == "reflect" and max(lo, hi) >= n:
+            raise ValueError(f"pad: reflect padding {max(lo, hi)} must be smaller than the "
+                             f"size {n} of dim {axis} (input shape {x.shape})")
+        if mode == "circular" and max(lo, hi) > n:
+            raise ValueError(f"pad: circular padding {max(lo, hi)} must not exceed the size "
+                             f"{n} of dim {axis} (input shape {x.shape})")
+        out = IndexSelect.apply(out, index=_wrap_index(mode, n, lo, hi, xp), axis=axis)
+    return out
+
+
+# ----------------------------------------------------------------------------- devices
+
+class ToDevice(Function):
+    output_device_param = "device"
+
+    @staticmethod
+    def forward(ctx, a, device):
+        ctx.source = "cpu" if isinstance(a, np.ndarray) else f"cuda:{a.device.id}"
+        return transfer(a, device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return transfer(grad, ctx.source)
+
+
+def to_device(x, dev):
+    if x.device_str == dev:
+        return x
+    array_module(dev)  # raises a clear error when cuda is not usable
+    return ToDevice.apply(x, device=dev)

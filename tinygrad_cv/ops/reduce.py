@@ -1,0 +1,317 @@
+"""Reductions over one, several or all dims; softmax, log_softmax and logsumexp.
+
+Softmax-family ops subtract the (detached) max first, so logits of +-1e4 stay finite.
+A full `max()`/`min()` shares the gradient evenly among tied elements; `max(dim)` sends
+it to the one index it returns (the first maximum), as PyTorch.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd import Function
+from ..backend import xp_of
+from ..tensor import Tensor
+from .elementwise import cast
+from .movement import normalize_dim
+
+
+def reduce_axes(op, dim, ndim):
+    """`dim` (None, int, or a tuple/list of ints) as a sorted tuple of axes; None = all."""
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        return tuple(range(ndim))
+    if isinstance(dim, (tuple, list)):
+        axes = tuple(sorted(normalize_dim(op, d, ndim) for d in dim))
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"{op}: dim {tuple(dim)} names a dimension twice")
+        return axes
+    return (normalize_dim(op, dim, ndim),)
+
+
+def _keep_shape(shape, axes):
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _expand_grad(grad, in_shape, axes, keepdim):
+    """A reduced gradient broadcast back over the input's shape (a view, no copy)."""
+    if not keepdim:
+        grad = grad.reshape(_keep_shape(in_shape, axes))
+    return xp_of(grad).broadcast_to(grad, in_shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return a.sum(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _expand_grad(grad, ctx.input_meta[0][0], ctx.axes, ctx.keepdim)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return a.mean(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape = ctx.input_meta[0][0]
+        count = int(np.prod([shape[i] for i in ctx.axes]))
+        return _expand_grad(grad / count if count else grad, shape, ctx.axes, ctx.keepdim)
+
+
+class Var(Function):
+    """Variance with `correction` (1 = unbiased, as torch's default)."""
+
+    @staticmethod
+    def forward(ctx, a, axes, correction, keepdim):
+        mean = a.mean(axis=axes, keepdims=True)
+        centered = a - mean
+        count = int(np.prod([a.shape[i] for i in axes]))
+        denom = builtins.max(count - correction, 0)
+        ctx.save_for_backward(centered)
+        ctx.axes, ctx.keepdim, ctx.denom = axes, keepdim, denom
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (centered * centered).sum(axis=axes, keepdims=keepdim) / a.dtype.type(denom)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (centered,) = ctx.saved
+        if not ctx.keepdim:
+            grad = grad.reshape(_keep_shape(centered.shape, ctx.axes))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return grad * centered * centered.dtype.type(2.0 / ctx.denom if ctx.denom else np.inf)
+
+
+class MaxAll(Function):
+    """Max (or min) of all elements; tied elements share the gradient evenly."""
+
+    @staticmethod
+    def forward(ctx, a, mode):
+        out = a.max() if mode == "max" else a.min()
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved
+        mask = a == out
+        return grad * mask / mask.sum().astype(a.dtype)
+
+
+class GatherDim(Function):
+    """Pick one element per slice along `axis` (the index of max/min along a dim)."""
+
+    @staticmethod
+    def forward(ctx, a, index, axis, keepdim):
+        xp = xp_of(a)
+        ctx.save_for_backward(index)
+        ctx.axis, ctx.keepdim = axis, keepdim
+        out = xp.take_along_axis(a, index, axis=axis)
+        return out if keepdim else out.squeeze(axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved
+        shape = ctx.input_meta[0][0]
+        xp = xp_of(grad)
+        if not ctx.keepdim:
+            grad = xp.expand_dims(grad, ctx.axis)
+        positions = xp.arange(shape[ctx.axis]).reshape(
+            [-1 if i == ctx.axis else 1 for i in range(len(shape))])
+        return xp.where(positions == index, grad, xp.zeros((), dtype=grad.dtype))
+
+
+class LogSumExp(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        xp = xp_of(a)
+        m = a.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=a.dtype))
+        out = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out if keepdim else out.squeeze(axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved
+        if not ctx.keepdim:
+            grad = grad.reshape(out.shape)
+        return grad * xp_of(a).exp(a - out)
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        xp = xp_of(a)
+        e = xp.exp(a - a.max(axis=axis, keepdims=True))
+        e /= e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(e)
+        ctx.axis = axis
+        return e
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved
+        return out * (grad - (grad * out).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        xp = xp_of(a)
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved
+        return grad - xp_of(out).exp(out) * grad.sum(axis=ctx.axis, keepdims=True)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+def _needs_float(x, op):
+    if not dtypes.is_floating(x.dtype):
+        raise TypeError(f"{op}: expected a floating point tensor, got dtype {x.dtype}")
+
+
+def sum(x, dim=None, keepdim=False):
+    axes = reduce_axes("sum", dim, x.ndim)
+    if x.dtype.kind in "bui":          # integer sums are int64 and carry no gradient
+        return Tensor._wrap(x.data.sum(axis=axes, keepdims=keepdim, dtype=np.int64), x.device_str)
+    return Sum.apply(x, axes=axes, keepdim=keepdim)
+
+
+def mean(x, dim=None, keepdim=False):
+    _needs_float(x, "mean")
+    return Mean.apply(x, axes=reduce_axes("mean", dim, x.ndim), keepdim=keepdim)
+
+
+def correction_of(unbiased, correction):
+    """torch's var/std: `correction` wins, else `unbiased` (True -> 1), else 1."""
+    if correction is not None:
+        return correction
+    if unbiased is not None:
+        return 1 if unbiased else 0
+    return 1
+
+
+def var(x, dim=None, correction=1, keepdim=False):
+    _needs_float(x, "var")
+    if isinstance(dim, bool):  # torch's var(unbiased) overload
+        dim, correction = None, int(dim)
+    return Var.apply(x, axes=reduce_axes("var", dim, x.ndim), correction=correction,
+                     keepdim=keepdim)
+
+
+def std(x, dim=None, correction=1, keepdim=False):
+    return var(x, dim, correction, keepdim) ** 0.5
+
+
+def _check_nonempty(x, op):
+    if x.data.size == 0:
+        raise RuntimeError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+
+
+def amax_all(x, mode):
+    _check_nonempty(x, mode)
+    if not dtypes.is_floating(x.dtype):
+        data = x.data.max() if mode == "max" else x.data.min()
+        return Tensor._wrap(data, x.device_str)
+    return MaxAll.apply(x, mode=mode)
+
+
+def max_dim(x, dim, keepdim, mode):
+    """(values, indices) of the max (or min) along `dim`."""
+    _check_nonempty(x, mode)
+    axis = normalize_dim(mode, dim, x.ndim)
+    xp = xp_of(x.data)
+    data = x.data.reshape(1) if x.ndim == 0 else x.data
+    index = (data.argmax if mode == "max" else data.argmin)(axis=axis if x.ndim else 0)
+    index = xp.expand_dims(index, axis if x.ndim else 0).astype(np.int64)
+    if x.ndim == 0:
+        return x.clone(), Tensor._wrap(xp.zeros((), dtype=np.int64), x.device_str)
+    indices = index if keepdim else index.squeeze(axis)
+    if dtypes.is_floating(x.dtype):
+        values = GatherDim.apply(x, index=index, axis=axis, keepdim=keepdim)
+    else:
+        values = xp.take_along_axis(x.data, index, axis=axis)
+        values = Tensor._wrap(values if keepdim else values.squeeze(axis), x.device_str)
+    return values, Tensor._wrap(indices, x.device_str)
+
+
+def max(x, dim=None, keepdim=False):
+    """`tc.max(x)`, `tc.max(x, dim)` -> (values, indices), or `tc.max(x, other)`."""
+    return x.max(dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False):
+    return x.min(dim, keepdim)
+
+
+def argext(x, dim, keepdim, op):
+    """argmax/argmin: int64 indices of the first extreme value (flat when dim is None)."""
+    _check_nonempty(x, op)
+    fn = x.data.argmax if op == "argmax" else x.data.argmin
+    if dim is None:
+        out = fn()
+        if keepdim:
+            out = xp_of(x.data).asarray(out).reshape((1,) * x.ndim)
+        return Tensor._wrap(xp_of(x.data).asarray(out, dtype=np.int64), x.device_str)
+    axis = normalize_dim(op, dim, x.ndim)
+    if x.ndim == 0:
+        return Tensor._wrap(xp_of(x.data).zeros((), dtype=np.int64), x.device_str)
+    out = fn(axis=axis, keepdims=keepdim).astype(np.int64)
+    return Tensor._wrap(out, x.device_str)
+
+
+def argmax(x, dim=None, keepdim=False):
+    return argext(x, dim, keepdim, "argmax")
+
+
+def argmin(x, dim=None, keepdim=False):
+    return argext(x, dim, keepdim, "argmin")
+
+
+def _float_input(x, op):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    return x if dtypes.is_floating(x.dtype) else cast(x, dtypes.default_float)
+
+
+def logsumexp(x, dim=None, keepdim=False):
+    x = _float_input(x, "logsumexp")
+    return LogSumExp.apply(x, axes=reduce_axes("logsumexp", dim, x.ndim), keepdim=keepdim)
+
+
+def _softmax_axis(op, x, dim):
+    if dim is None:
+        raise TypeError(f"{op}: dim must be given (which dimension sums to one)")
+    if x.ndim == 0:
+        normalize_dim(op, dim, 0)
+        return None
+    return normalize_dim(op, dim, x.ndim)
+
+
+def softmax(x, dim=None, dtype=None):
+    x = _float_input(x, "softmax")
+    if dtype is not None:
+        x = cast(x, dtypes.to_dtype(dtype))
+    return Softmax.apply(x, axis=_softmax_axis("softmax", x, dim))
+
+
+def log_softmax(x, dim=None, dtype=None):
+    x = _float_input(x, "log_softmax")
+    if dtype is not None:
+        x = cast(x, dtypes.to_dtype(dtype))
+    return LogSoftmax.apply(x, axis=_softmax_axis("log_softmax", x, dim))

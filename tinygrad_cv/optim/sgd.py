@@ -1,0 +1,61 @@
+"""SGD with momentum, dampening, Nesterov momentum, weight decay and maximize.
+
+The update is PyTorch's, step for step (see the torch.optim.SGD documentation):
+
+    g = -grad if maximize else grad
+    g = g + weight_decay * p                         (when weight_decay != 0)
+    b = g                           on the first step (momentum != 0)
+    b = momentum * b + (1 - dampening) * g           afterwards
+    g = g + momentum * b if nesterov else b          (when momentum != 0)
+    p = p - lr * g
+
+Note that the first momentum step copies g into the buffer with no dampening, as
+PyTorch does. With momentum == 0 no state is kept.
+"""
+from __future__ import annotations
+
+from .optimizer import Optimizer, check_hyperparameter, reject_unsupported_flags, state_tensor_like
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, as `torch.optim.SGD`."""
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False,
+                 fused=None):
+        check_hyperparameter("lr", lr, text="learning rate")
+        check_hyperparameter("momentum", momentum, text="momentum value")
+        check_hyperparameter("weight_decay", weight_decay, text="weight_decay value")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        reject_unsupported_flags("SGD", differentiable=differentiable, fused=fused)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                        foreach=foreach, differentiable=differentiable, fused=fused)
+        super().__init__(params, defaults)
+
+    def _update_group(self, group):
+        lr = float(group["lr"])
+        momentum = float(group["momentum"])
+        dampening = float(group["dampening"])
+        weight_decay = float(group["weight_decay"])
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grad = p.grad.data
+            if group["maximize"]:
+                grad = -grad
+            if weight_decay != 0:
+                grad = grad + weight_decay * p.data
+            if momentum != 0:
+                state = self.state[p]
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = state_tensor_like(p)
+                    buf.data[...] = grad
+                    state["momentum_buffer"] = buf
+                else:
+                    buf.data *= momentum
+                    buf.data += (1.0 - dampening) * grad
+                grad = grad + momentum * buf.data if group["nesterov"] else buf.data
+            p.data -= lr * grad

@@ -1,0 +1,540 @@
+"""Tensor: one array of its device's array module, plus what autograd needs.
+
+The class holds storage, device, dtype, grad and the node that made it (`grad_fn`).
+Every computing method is a one-line delegation to a function in `ops/`, where the
+op's forward and backward live.
+"""
+from __future__ import annotations
+
+import numbers
+from collections import namedtuple
+
+import numpy as np
+
+from . import dtypes
+from .autograd import AccumulateGrad, is_grad_enabled, no_grad, run_backward
+from .backend import (array_module, canonical_device, device_of_array,
+                      is_device_array, to_numpy, transfer)
+from .backend import device as Device
+from .random import generator_for
+
+ReductionResult = namedtuple("ReductionResult", ["values", "indices"])
+
+
+def _array_from_data(data, dtype):
+    """A NumPy/CuPy array from user data, with PyTorch's dtype defaults."""
+    if isinstance(data, Tensor):
+        arr = data.data.copy()
+    elif is_device_array(data):
+        arr = data.copy()
+    else:
+        try:
+            arr = np.array(data)
+        except ValueError as exc:
+            raise ValueError(f"Tensor: cannot build a tensor from a ragged nested sequence "
+                             f"(sub-sequences of different lengths): {exc}") from None
+        if arr.dtype == object:
+            raise TypeError(f"Tensor: cannot build a tensor from data of type "
+                            f"{type(data).__name__} (elements must be numbers)")
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    if arr.dtype == np.float64 and not isinstance(data, Tensor):
+        return arr.astype(dtypes.default_float)   # the API's float32 default
+    if arr.dtype.kind in "US":
+        raise TypeError(f"Tensor: cannot build a tensor from strings ({arr.dtype})")
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode autograd, on "cpu" (NumPy) or "cuda" (CuPy)."""
+
+    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "device_str", "_acc", "__weakref__")
+    __array_priority__ = 1000     # `ndarray op Tensor` defers to the Tensor ...
+    __array_ufunc__ = None        # ... instead of NumPy broadcasting over it elementwise
+
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+        dtype = dtypes.to_dtype(dtype)
+        arr = _array_from_data(data, dtype)
+        dev = canonical_device(device) if device is not None else device_of_array(arr)
+        self.data = transfer(arr, dev)
+        self.device_str = dev
+        self.grad = None
+        self.grad_fn = None
+        self._acc = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, arr, dev, grad_fn=None):
+        """Build a Tensor around a raw array with no checks (ops' outputs)."""
+        if isinstance(arr, np.generic):
+            arr = np.asarray(arr)
+        t = object.__new__(cls)
+        t.data = arr
+        t.device_str = dev
+        t.grad = None
+        t.grad_fn = grad_fn
+        t._acc = None
+        t.requires_grad = grad_fn is not None
+        return t
+
+    def _node(self):
+        """This tensor's graph node: its grad_fn, or (a leaf) its AccumulateGrad."""
+        if self.grad_fn is not None:
+            return self.grad_fn
+        if self._acc is None:
+            self._acc = AccumulateGrad(self)
+        return self._acc
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self):
+        return Device(self.device_str)
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def is_cuda(self):
+        return self.device_str != "cpu"
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def dim(self):
+        return self.data.ndim
+
+    def numel(self):
+        return int(self.data.size)
+
+    def size(self, dim=None):
+        if dim is None:
+            return self.shape
+        return self.shape[_mv.normalize_dim("size", dim, self.ndim)]
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def element_size(self):
+        return self.data.itemsize
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self):
+        """A host NumPy array (shares memory on "cpu", as torch does; copies from a GPU)."""
+        return to_numpy(self.data)
+
+    def item(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"item: a Tensor with {self.data.size} elements cannot be "
+                               f"converted to a Python scalar (shape {self.shape})")
+        return to_numpy(self.data).reshape(()).item()
+
+    def tolist(self):
+        return to_numpy(self.data).tolist()
+
+    def to(self, *args, dtype=None, device=None):
+        """`to(device)`, `to(dtype)`, `to(device, dtype)`: a differentiable move/cast."""
+        for a in args:
+            if isinstance(a, (str, Device)):
+                device = a
+            elif isinstance(a, Tensor):
+                device, dtype = a.device_str, a.dtype
+            else:
+                dtype = a
+        out = self
+        if dtype is not None:
+            out = _ew.cast(out, dtypes.to_dtype(dtype))
+        if device is not None:
+            out = _mv.to_device(out, canonical_device(device))
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else
+                       (f"cuda:{device}" if isinstance(device, int) else device))
+
+    def astype(self, dtype):
+        return _ew.cast(self, dtypes.to_dtype(dtype))
+
+    type = astype
+
+    def float(self):
+        return self.astype(dtypes.float32)
+
+    def double(self):
+        return self.astype(dtypes.float64)
+
+    def half(self):
+        return self.astype(dtypes.float16)
+
+    def long(self):
+        return self.astype(dtypes.int64)
+
+    def int(self):
+        return self.astype(dtypes.int32)
+
+    def bool(self):
+        return self.astype(dtypes.bool_)
+
+    def detach(self):
+        """A new tensor sharing storage, cut from the graph."""
+        return Tensor._wrap(self.data, self.device_str)
+
+    def clone(self):
+        return _ew.clone(self)
+
+    def contiguous(self):
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and not dtypes.is_floating(self.dtype):
+            raise RuntimeError(f"requires_grad_: only tensors of floating point dtype can "
+                               f"require gradients, got {self.dtype}")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("requires_grad_: you can only change requires_grad of leaf "
+                               "tensors; use detach() for a non-leaf")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, gradient=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad`, as torch's backward."""
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no "
+                               "grad_fn (no input of the computation had requires_grad=True)")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward: grad can be implicitly created only for "
+                                   f"scalar outputs, but this tensor has shape {self.shape}; "
+                                   f"pass gradient= of that shape")
+            grad = array_module(self.device_str).ones_like(self.data)
+        else:
+            g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype)
+            if g.shape != self.shape:
+                raise RuntimeError(f"backward: gradient has shape {g.shape} but the tensor "
+                                   f"has shape {self.shape}")
+            if g.device_str != self.device_str:
+                raise RuntimeError(f"backward: gradient is on {g.device_str} but the tensor "
+                                   f"is on {self.device_str}")
+            grad = g.data.astype(self.dtype, copy=True)
+        run_backward(self._node(), grad, retain_graph=retain_graph)
+
+    def zero_(self):
+        self._check_inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value):
+        self._check_inplace("fill_")
+        self.data[...] = value
+        return self
+
+    def copy_(self, src):
+        self._check_inplace("copy_")
+        src = src.data if isinstance(src, Tensor) else src
+        src = transfer(array_module(self.device_str).asarray(src) if not is_device_array(src)
+                       else src, self.device_str)
+        if tuple(src.shape) != self.shape and np.broadcast_shapes(src.shape, self.shape) != self.shape:
+            raise RuntimeError(f"copy_: cannot copy a tensor of shape {tuple(src.shape)} "
+                               f"into one of shape {self.shape}")
+        self.data[...] = src
+        return self
+
+    def uniform_(self, a=0.0, b=1.0):
+        self._check_inplace("uniform_")
+        self.data[...] = generator_for(self.device_str).uniform(a, b, self.shape)
+        return self
+
+    def normal_(self, mean=0.0, std=1.0):
+        self._check_inplace("normal_")
+        self.data[...] = generator_for(self.device_str).normal(mean, std, self.shape)
+        return self
+
+    def _check_inplace(self, op):
+        if self.requires_grad and is_grad_enabled():
+            kind = "a leaf tensor that requires grad" if self.is_leaf else "a tensor in the graph"
+            raise RuntimeError(f"{op}: in-place operation on {kind}; wrap it in "
+                               f"`with tc.no_grad():` or use .data")
+
+    def __setitem__(self, index, value):
+        self._check_inplace("__setitem__")
+        value = value.data if isinstance(value, Tensor) else value
+        self.data[_mv.index_to_arrays(index, self.device_str)] = value
+
+    # ------------------------------------------------------------------ printing
+    def __repr__(self):
+        body = np.array2string(to_numpy(self.data), separator=", ", prefix="tensor(",
+                               precision=4, threshold=1000, edgeitems=3)
+        extras = []
+        if self.ndim > 1 or self.data.size > 6:
+            extras.append(f"shape={self.shape}")
+        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self.device_str != "cpu":
+            extras.append(f"device='{self.device_str}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        tail = "".join(", " + e for e in extras)
+        return f"tensor({body}{tail})"
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        if self.data.size == 1 and spec:
+            return format(self.item(), spec)
+        return repr(self) if not spec else format(repr(self), spec)
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"bool value of a Tensor with {self.data.size} elements is "
+                               f"ambiguous (shape {self.shape})")
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if not np.issubdtype(self.dtype, np.integer) or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other): return _ew.add(self, other)
+    def __radd__(self, other): return _ew.add(other, self)
+    def __sub__(self, other): return _ew.sub(self, other)
+    def __rsub__(self, other): return _ew.sub(other, self)
+    def __mul__(self, other): return _ew.mul(self, other)
+    def __rmul__(self, other): return _ew.mul(other, self)
+    def __truediv__(self, other): return _ew.div(self, other)
+    def __rtruediv__(self, other): return _ew.div(other, self)
+    def __pow__(self, other): return _ew.pow(self, other)
+    def __rpow__(self, other): return _ew.pow(other, self)
+    def __matmul__(self, other): return _mm.matmul(self, other)
+    def __rmatmul__(self, other): return _mm.matmul(other, self)
+    def __neg__(self): return _ew.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ew.abs(self)
+
+    def __eq__(self, other): return _ew.compare("eq", self, other)
+    def __ne__(self, other): return _ew.compare("ne", self, other)
+    def __lt__(self, other): return _ew.compare("lt", self, other)
+    def __le__(self, other): return _ew.compare("le", self, other)
+    def __gt__(self, other): return _ew.compare("gt", self, other)
+    def __ge__(self, other): return _ew.compare("ge", self, other)
+    def __invert__(self): return _ew.logical_not(self)
+    def __and__(self, other): return _ew.logical("and", self, other)
+    def __or__(self, other): return _ew.logical("or", self, other)
+
+    def add(self, other): return _ew.add(self, other)
+    def sub(self, other): return _ew.sub(self, other)
+    def mul(self, other): return _ew.mul(self, other)
+    def div(self, other): return _ew.div(self, other)
+    def pow(self, exponent): return _ew.pow(self, exponent)
+    def matmul(self, other): return _mm.matmul(self, other)
+    def eq(self, other): return _ew.compare("eq", self, other)
+    def ne(self, other): return _ew.compare("ne", self, other)
+    def lt(self, other): return _ew.compare("lt", self, other)
+    def le(self, other): return _ew.compare("le", self, other)
+    def gt(self, other): return _ew.compare("gt", self, other)
+    def ge(self, other): return _ew.compare("ge", self, other)
+    def neg(self): return _ew.neg(self)
+    def abs(self): return _ew.abs(self)
+
+    # ------------------------------------------------------------------ elementwise
+    def exp(self): return _ew.exp(self)
+    def log(self): return _ew.log(self)
+    def sqrt(self): return _ew.sqrt(self)
+    def relu(self): return _ew.relu(self)
+    def sigmoid(self): return _ew.sigmoid(self)
+    def tanh(self): return _ew.tanh(self)
+    def clamp(self, min=None, max=None): return _ew.clamp(self, min, max)
+    clip = clamp
+    def maximum(self, other): return _ew.maximum(self, other)
+    def minimum(self, other): return _ew.minimum(self, other)
+    def where(self, condition, other): return _ew.where(condition, self, other)
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, dim=None, keepdim=False): return _red.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False): return _red.mean(self, dim, keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _red.var(self, dim, _red.correction_of(unbiased, correction), keepdim)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _red.std(self, dim, _red.correction_of(unbiased, correction), keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        """Full max (ties share the gradient), `max(dim)` -> (values, indices), or `max(other)`."""
+        if isinstance(dim, Tensor):
+            return _ew.maximum(self, dim)
+        if dim is None:
+            return _red.amax_all(self, "max")
+        return ReductionResult(*_red.max_dim(self, dim, keepdim, "max"))
+
+    def min(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):
+            return _ew.minimum(self, dim)
+        if dim is None:
+            return _red.amax_all(self, "min")
+        return ReductionResult(*_red.max_dim(self, dim, keepdim, "min"))
+
+    def argmax(self, dim=None, keepdim=False): return _red.argext(self, dim, keepdim, "argmax")
+    def argmin(self, dim=None, keepdim=False): return _red.argext(self, dim, keepdim, "argmin")
+    def logsumexp(self, dim, keepdim=False): return _red.logsumexp(self, dim, keepdim)
+    def softmax(self, dim): return _red.softmax(self, dim)
+    def log_softmax(self, dim): return _red.log_softmax(self, dim)
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape): return _mv.reshape(self, _mv.shape_args(shape))
+    def view(self, *shape): return _mv.reshape(self, _mv.shape_args(shape), op="view")
+    def view_as(self, other): return _mv.reshape(self, other.shape, op="view_as")
+    def reshape_as(self, other): return _mv.reshape(self, other.shape, op="reshape_as")
+    def flatten(self, start_dim=0, end_dim=-1): return _mv.flatten(self, start_dim, end_dim)
+    def squeeze(self, dim=None): return _mv.squeeze(self, dim)
+    def unsqueeze(self, dim): return _mv.unsqueeze(self, dim)
+    def transpose(self, dim0, dim1): return _mv.transpose(self, dim0, dim1)
+    def t(self): return _mv.transpose(self, 0, 1) if self.ndim == 2 else self
+    def permute(self, *dims): return _mv.permute(self, _mv.shape_args(dims))
+    def expand(self, *sizes): return _mv.expand(self, _mv.shape_args(sizes))
+    def expand_as(self, other): return _mv.expand(self, other.shape)
+    def pad(self, pad, mode="constant", value=0.0): return _mv.pad(self, pad, mode, value)
+    def __getitem__(self, index): return _mv.getitem(self, index)
+
+
+def _factory_args(size):
+    """`zeros(2, 3)`, `zeros((2, 3))` and `zeros([2, 3])` all mean shape (2, 3)."""
+    return _mv.shape_args(size)
+
+
+def _make(arr, dtype, device, requires_grad):
+    dev = canonical_device(device)
+    t = Tensor._wrap(transfer(arr, dev), dev)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    dtype = dtypes.to_dtype(dtype) or dtypes.default_float
+    return _make(array_module(canonical_device(device)).zeros(_factory_args(size), dtype),
+                 dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    dtype = dtypes.to_dtype(dtype) or dtypes.default_float
+    return _make(array_module(canonical_device(device)).ones(_factory_args(size), dtype),
+                 dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    dtype = dtypes.to_dtype(dtype) or dtypes.default_float
+    return _make(array_module(canonical_device(device)).empty(_factory_args(size), dtype),
+                 dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    if dtype is None:
+        dtype = dtypes.scalar_result_type(dtypes.bool_, fill_value)
+    dtype = dtypes.to_dtype(dtype)
+    return _make(array_module(canonical_device(device)).full(_factory_args((size,)), fill_value, dtype),
+                 dtype, device, requires_grad)
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad=False):
+    return zeros(t.shape, dtype=dtype or t.dtype, device=device or t.device_str,
+                 requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, device=None, requires_grad=False):
+    return ones(t.shape, dtype=dtype or t.dtype, device=device or t.device_str,
+                requires_grad=requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device_str,
+                requires_grad=requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False):
+    """Uniform [0, 1) samples from the generator `manual_seed` controls."""
+    dtype = dtypes.to_dtype(dtype) or dtypes.default_float
+    dev = canonical_device(device)
+    arr = generator_for(dev).random(_factory_args(size), dtype=dtype)
+    return _make(arr, dtype, dev, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples from the generator `manual_seed` controls."""
+    dtype = dtypes.to_dtype(dtype) or dtypes.default_float
+    dev = canonical_device(device)
+    arr = generator_for(dev).standard_normal(_factory_args(size), dtype=dtype)
+    return _make(arr, dtype, dev, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None):
+    if high is None:
+        low, high = 0, low
+    dev = canonical_device(device)
+    arr = generator_for(dev).integers(low, high, size=_factory_args((size,)))
+    return _make(arr.astype(dtypes.to_dtype(dtype) or dtypes.int64), None, dev, False)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        dtype = dtypes.int64 if is_int else dtypes.default_float
+    dtype = dtypes.to_dtype(dtype)
+    return _make(array_module(canonical_device(device)).arange(start, end, step).astype(dtype),
+                 dtype, device, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    dtype = dtypes.to_dtype(dtype) or dtypes.default_float
+    return _make(array_module(canonical_device(device)).eye(n, m, dtype=dtype),
+                 dtype, device, requires_grad)
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """`torch.tensor`: a new leaf tensor copying `data`."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+for _name in ("zeros", "ones", "empty", "full", "rand", "randn", "randint", "arange", "eye",
+              "zeros_like", "ones_like", "full_like"):
+    setattr(Tensor, _name, staticmethod(globals()[_name]))
+del _name
+
+# ops import Tensor from this module, so they are bound after the class exists.
+from .ops import elementwise as _ew, matmul as _mm, movement as _mv, reduce as _red  # noqa: E402
