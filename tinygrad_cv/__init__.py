@@ -1,16 +1,29 @@
-"""tinygrad_cv: a small, readable deep-learning engine for computer vision, PyTorch's API."""
+"""tinygrad_cv: a small, readable deep-learning engine for computer vision, PyTorch's API.
+
+    import tinygrad_cv as tc
+    from tinygrad_cv import Tensor, nn, optim
+    from tinygrad_cv.nn import functional as F
+"""
 from . import accelerator, cuda, dtypes
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import device
 from .dtypes import (bool_, double, float16, float32, float64, half, int8, int16, int32,
                      int64, long, uint8)
-from .random import initial_seed, manual_seed
+# tensor first: the ops modules import Tensor from it
 from .tensor import (Tensor, arange, empty, eye, full, full_like, ones, ones_like, rand,
                      randint, randn, tensor, zeros, zeros_like)
-from .ops.elementwise import where, maximum, minimum, clamp, exp, log, sqrt, relu, sigmoid, tanh, abs
-from .ops.movement import cat, stack, flatten, pad, reshape, squeeze, unsqueeze, transpose, permute
+from .ops.elementwise import (abs, clamp, exp, log, maximum, minimum, relu, sigmoid, sqrt,
+                              tanh, where)
 from .ops.matmul import matmul
-from .ops.reduce import sum, mean, max, min, argmax, argmin, logsumexp, softmax, log_softmax, var, std
+from .ops.movement import (cat, flatten, index_select, pad, permute, reshape, squeeze,
+                           stack, transpose, unsqueeze)
+from .ops.reduce import (argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax,
+                         std, sum, var)
+from .random import initial_seed, manual_seed
+from .threads import get_num_threads, set_num_threads
+from . import nn, optim                                      # noqa: E402  (need Tensor)
+from . import data, datasets, models, transforms             # noqa: E402
+from .serialization import load, save                       # noqa: E402
 
 bool = bool_
 float = float32

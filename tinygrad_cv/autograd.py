@@ -210,17 +210,19 @@ class Function:
 
 def _topological_order(root):
     """Nodes reachable from `root`, each after every node that consumes its output."""
-    order, visited = [], {id(root)}
+    order, visited = [], set()
     stack = [(root, False)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
-            order.append(node)
+            order.append(node)          # post-order: after everything it depends on
             continue
+        if id(node) in visited:         # pushed twice, already expanded through another path
+            continue
+        visited.add(id(node))
         stack.append((node, True))
         for parent in getattr(node, "parents", ()):
             if parent is not None and id(parent) not in visited:
-                visited.add(id(parent))
                 stack.append((parent, False))
     order.reverse()
     return order

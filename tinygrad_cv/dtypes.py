@@ -74,6 +74,31 @@ def promote_types(a, b) -> np.dtype:
     return np.promote_types(a, b)
 
 
+def _combine_categories(higher, lower):
+    """PyTorch's combine of a higher-priority dtype with a lower one (None = absent)."""
+    if higher is None:
+        return lower
+    if lower is None or _category(higher) == 2:
+        return higher
+    if _category(higher) == 0 or _category(lower) == 2:
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(*operands) -> np.dtype:
+    """The dtype of an op over tensors given as (dtype, ndim) pairs, as `torch.result_type`:
+    dimensioned tensors outrank 0-dim ones, which count only when of a higher category
+    (float32 (3,) + float64 () -> float32, but int32 (3,) + float64 () -> float64)."""
+    dims = zeros = None
+    for dtype, ndim in operands:
+        dtype = np.dtype(dtype)
+        if ndim > 0:
+            dims = dtype if dims is None else promote_types(dims, dtype)
+        else:
+            zeros = dtype if zeros is None else promote_types(zeros, dtype)
+    return _combine_categories(dims, zeros)
+
+
 def scalar_result_type(tensor_dtype, scalar) -> np.dtype:
     """The dtype of `tensor op scalar`: a Python scalar never widens the tensor's dtype
     within its category, but a float scalar turns an integer/bool tensor into float32."""

@@ -129,7 +129,7 @@ class Tensor:
     def size(self, dim=None):
         if dim is None:
             return self.shape
-        return self.shape[_mv.normalize_dim("size", dim, self.ndim)]
+        return self.shape[_mv.normalize_dim("size", dim, self.shape)]
 
     def __len__(self):
         if self.ndim == 0:
@@ -328,6 +328,11 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __array__(self, dtype=None, copy=None):
+        """`np.asarray(tensor)` (and `np.array([t0, t1])`) give the host values."""
+        arr = to_numpy(self.data)
+        return arr.astype(dtype, copy=False) if dtype is not None else arr
+
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other): return _ew.add(self, other)
     def __radd__(self, other): return _ew.add(other, self)
@@ -354,6 +359,8 @@ class Tensor:
     def __invert__(self): return _ew.logical_not(self)
     def __and__(self, other): return _ew.logical("and", self, other)
     def __or__(self, other): return _ew.logical("or", self, other)
+    def __rand__(self, other): return _ew.logical("and", other, self)
+    def __ror__(self, other): return _ew.logical("or", other, self)
 
     def add(self, other): return _ew.add(self, other)
     def sub(self, other): return _ew.sub(self, other)
@@ -429,6 +436,7 @@ class Tensor:
     def expand_as(self, other): return _mv.expand(self, other.shape)
     def pad(self, pad, mode="constant", value=0.0): return _mv.pad(self, pad, mode, value)
     def __getitem__(self, index): return _mv.getitem(self, index)
+    def index_select(self, dim, index): return _mv.index_select(self, dim, index)
 
 
 def _factory_args(size):

@@ -1,7 +1,8 @@
 """nn.init: in-place weight initialisers with torch.nn.init's names, fans and gains.
 
 Each one fills `tensor.data` from the tensor's device generator (so `tc.manual_seed`
-makes it reproducible), records no gradient, and returns the tensor.
+makes it reproducible; `generator=` may pass another NumPy/CuPy Generator), records no
+gradient, and returns the tensor.
 """
 from __future__ import annotations
 
@@ -55,24 +56,26 @@ def _calculate_correct_fan(tensor, mode: str):
     return fan_in if mode == "fan_in" else fan_out
 
 
-def _fill_uniform(tensor, low, high):
-    tensor.data[...] = generator_for(tensor.device_str).uniform(low, high, tensor.shape)
+def _fill_uniform(tensor, low, high, generator=None):
+    gen = generator if generator is not None else generator_for(tensor.device_str)
+    tensor.data[...] = gen.uniform(low, high, tensor.shape)
     return tensor
 
 
-def _fill_normal(tensor, mean, std):
-    tensor.data[...] = generator_for(tensor.device_str).normal(mean, std, tensor.shape)
+def _fill_normal(tensor, mean, std, generator=None):
+    gen = generator if generator is not None else generator_for(tensor.device_str)
+    tensor.data[...] = gen.normal(mean, std, tensor.shape)
     return tensor
 
 
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
     """Fill with U(a, b)."""
-    return _fill_uniform(tensor, a, b)
+    return _fill_uniform(tensor, a, b, generator)
 
 
 def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
     """Fill with N(mean, std^2)."""
-    return _fill_normal(tensor, mean, std)
+    return _fill_normal(tensor, mean, std, generator)
 
 
 def constant_(tensor, val: float):
@@ -102,7 +105,7 @@ def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in",
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    return _fill_uniform(tensor, -bound, bound)
+    return _fill_uniform(tensor, -bound, bound, generator)
 
 
 def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in",
@@ -111,17 +114,19 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in",
     if _empty_tensor_warning(tensor):
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
-    return _fill_normal(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
+    return _fill_normal(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan),
+                        generator)
 
 
 def xavier_uniform_(tensor, gain: float = 1.0, generator=None):
     """Glorot uniform: U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return _fill_uniform(tensor, -bound, bound)
+    return _fill_uniform(tensor, -bound, bound, generator)
 
 
 def xavier_normal_(tensor, gain: float = 1.0, generator=None):
     """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return _fill_normal(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+    return _fill_normal(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)),
+                        generator)

@@ -35,6 +35,9 @@ def as_tensor_operand(value, op):
 
 def binary_operands(a, b, op):
     """Both operands as Tensors of one dtype and device, shapes checked to broadcast."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype \
+            and a.device_str == b.device_str and a.data.shape == b.data.shape:
+        return a, b                     # the common case, checked cheaply
     a_scalar = isinstance(a, (numbers.Number, np.generic)) and not isinstance(a, Tensor)
     b_scalar = isinstance(b, (numbers.Number, np.generic)) and not isinstance(b, Tensor)
     if a_scalar and b_scalar:
@@ -52,7 +55,7 @@ def binary_operands(a, b, op):
     except ValueError:
         raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast "
                          f"together") from None
-    dtype = dtypes.promote_types(a.dtype, b.dtype)
+    dtype = dtypes.result_type((a.dtype, a.ndim), (b.dtype, b.ndim))
     return cast(a, dtype), cast(b, dtype)
 
 
@@ -259,7 +262,7 @@ class Abs(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return abs(a)
+        return xp_of(a).abs(a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -330,7 +333,7 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
         xp = xp_of(a)
-        e = xp.exp(-abs(a))
+        e = xp.exp(-xp.abs(a))
         out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
         ctx.save_for_backward(out)
         return out
@@ -372,6 +375,50 @@ class Clamp(Function):
         if ctx.hi is not None:
             mask = mask & (a <= ctx.hi)
         return grad * mask
+
+
+class ClampTensor(Function):
+    """Clamp to tensor bounds, min(max(x, lo), hi), with PyTorch's gradient masks:
+    x where lo <= x <= hi; lo where x < lo < hi; hi where x > hi or hi < lo."""
+
+    @staticmethod
+    def forward(ctx, a, lo, hi):
+        ctx.save_for_backward(a, lo, hi)
+        xp = xp_of(a)
+        return xp.minimum(xp.maximum(a, lo), hi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, lo, hi = ctx.saved
+        need = ctx.needs_input_grad
+        return (grad * ((a >= lo) & (a <= hi)) if need[0] else None,
+                grad * ((a < lo) & (lo < hi)) if need[1] else None,
+                grad * ((a > hi) | (hi < lo)) if need[2] else None)
+
+
+def _clamp_tensor(x, lo, hi):
+    """clamp with at least one Tensor bound; a missing bound is the dtype's extreme."""
+    bounds = [b for b in (x, lo, hi) if b is not None]
+    ref = next(b for b in bounds if isinstance(b, Tensor))
+    dtype = dtypes.result_type(*[(b.dtype, b.ndim) for b in bounds if isinstance(b, Tensor)])
+    for b in bounds:
+        if not isinstance(b, Tensor):
+            dtype = dtypes.scalar_result_type(dtype, b)
+    info = np.finfo(dtype) if dtypes.is_floating(dtype) else np.iinfo(dtype)
+    extreme = {0: -np.inf, 1: np.inf} if dtypes.is_floating(dtype) else {0: info.min, 1: info.max}
+    ts = []
+    for i, b in enumerate((x, lo, hi)):
+        if b is None:
+            b = extreme[i - 1]
+        if not isinstance(b, Tensor):
+            b = _scalar_tensor(b, dtype, ref.device_str)
+        ts.append(cast(b, dtype))
+    try:
+        np.broadcast_shapes(*[t.shape for t in ts])
+    except ValueError:
+        raise ValueError(f"clamp: input {ts[0].shape}, min {ts[1].shape} and max "
+                         f"{ts[2].shape} cannot be broadcast together") from None
+    return ClampTensor.apply(*ts)
 
 
 class Maximum(Function):
@@ -456,12 +503,7 @@ def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = x
-        if min is not None:
-            out = maximum(out, min)
-        if max is not None:
-            out = minimum(out, max)
-        return out
+        return _clamp_tensor(x, min, max)
     if isinstance(min, float) or isinstance(max, float):
         x = _float_operand(x, "clamp")
     return Clamp.apply(x, lo=min, hi=max)

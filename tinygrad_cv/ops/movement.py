@@ -17,14 +17,19 @@ from ..tensor import Tensor
 # ----------------------------------------------------------------------------- argument checks
 
 def normalize_dim(op, dim, ndim, extra=0):
-    """A dim in [-(ndim+extra), ndim+extra-1] as a non-negative axis, else IndexError."""
+    """A dim in [-(ndim+extra), ndim+extra-1] as a non-negative axis, else IndexError.
+
+    `ndim` may be the tensor's shape (a tuple), so the error can name it."""
+    shape = tuple(ndim) if isinstance(ndim, (tuple, list)) else None
+    ndim = len(shape) if shape is not None else ndim
     if isinstance(dim, bool) or not isinstance(dim, (numbers.Integral,)):
         raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
     size = ndim + extra
     lo, hi = (-1, 0) if size == 0 else (-size, size - 1)
     if not lo <= dim <= hi:
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor of {ndim} "
-                         f"dimension{'s' if ndim != 1 else ''} (expected {lo} to {hi})")
+        of = f"shape {shape}" if shape is not None else f"{ndim} dimensions"
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor of {of} "
+                         f"(expected a dim in [{lo}, {hi}])")
     return int(dim) % size if size else 0
 
 
@@ -80,8 +85,8 @@ def reshape(x, shape, op="reshape"):
 def flatten(x, start_dim=0, end_dim=-1):
     if x.ndim == 0:
         return reshape(x, (1,), "flatten")
-    s = normalize_dim("flatten", start_dim, x.ndim)
-    e = normalize_dim("flatten", end_dim, x.ndim)
+    s = normalize_dim("flatten", start_dim, x.shape)
+    e = normalize_dim("flatten", end_dim, x.shape)
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
@@ -92,13 +97,13 @@ def squeeze(x, dim=None):
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1), "squeeze")
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-    axes = {normalize_dim("squeeze", d, x.ndim) for d in dims}
+    axes = {normalize_dim("squeeze", d, x.shape) for d in dims}
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)),
                    "squeeze")
 
 
 def unsqueeze(x, dim):
-    axis = normalize_dim("unsqueeze", dim, x.ndim, extra=1)
+    axis = normalize_dim("unsqueeze", dim, x.shape, extra=1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:], "unsqueeze")
 
 
@@ -114,7 +119,7 @@ class Permute(Function):
 
 
 def permute(x, dims):
-    dims = tuple(normalize_dim("permute", d, x.ndim) for d in dims)
+    dims = tuple(normalize_dim("permute", d, x.shape) for d in dims)
     if sorted(dims) != list(range(x.ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims "
                          f"of a tensor of shape {x.shape}")
@@ -125,11 +130,11 @@ def permute(x, dims):
 
 def transpose(x, dim0, dim1):
     if x.ndim == 0:
-        normalize_dim("transpose", dim0, 0)
-        normalize_dim("transpose", dim1, 0)
+        normalize_dim("transpose", dim0, x.shape)
+        normalize_dim("transpose", dim1, x.shape)
         return x
-    a = normalize_dim("transpose", dim0, x.ndim)
-    b = normalize_dim("transpose", dim1, x.ndim)
+    a = normalize_dim("transpose", dim0, x.shape)
+    b = normalize_dim("transpose", dim1, x.shape)
     dims = list(range(x.ndim))
     dims[a], dims[b] = dims[b], dims[a]
     return permute(x, dims)
@@ -180,6 +185,8 @@ def _index_part(part, dev):
         if part.device_str != dev:
             raise RuntimeError(f"__getitem__: index tensor is on {part.device_str} but the "
                                f"indexed tensor is on {dev}")
+        if part.ndim == 0 and part.dtype.kind in "iu":
+            return int(part.item())          # a 0-d integer tensor selects, as an int
         part = part.data
     elif isinstance(part, list):
         part = array_module(dev).asarray(np.asarray(part))
@@ -250,8 +257,31 @@ class GetItem(Function):
         return out
 
 
+def _is_int(p):
+    return isinstance(p, (numbers.Integral, np.integer)) and not isinstance(p, (bool, np.bool_))
+
+
+def _split_int_index(idx):
+    """PyTorch applies integer (and None) indices before the advanced ones, so an int does
+    not join the advanced indices' broadcast as in NumPy (`x[0, :, [1, 2]]` is (n1, 2)).
+    Returns the two index tuples to apply in turn, or None when NumPy's rule agrees."""
+    if not _is_advanced(idx) or not any(_is_int(p) for p in idx):
+        return None
+    first = tuple(p if (_is_int(p) or p is None or p is Ellipsis) else slice(None) for p in idx)
+    second = tuple(slice(None) if p is None else p for p in idx if not _is_int(p))
+    return first, second
+
+
 def getitem(x, index):
     idx = index_to_arrays(index, x.device_str)
+    split = _split_int_index(idx)
+    if split is not None:
+        first = _getitem_arrays(x, split[0], index, x.shape)
+        return _getitem_arrays(first, split[1], index, x.shape)
+    return _getitem_arrays(x, idx, index, x.shape)
+
+
+def _getitem_arrays(x, idx, index, full_shape):
     if x.device_str != "cpu":
         _check_bounds(idx, x.shape)
     try:
@@ -261,7 +291,7 @@ def getitem(x, index):
                                 x.device_str)
         return GetItem.apply(x, index=idx)
     except IndexError as exc:
-        raise IndexError(f"__getitem__: {exc} (tensor shape {x.shape}, index {index!r})") from None
+        raise IndexError(f"__getitem__: {exc} (tensor shape {full_shape}, index {index!r})") from None
 
 
 class IndexSelect(Function):
@@ -289,7 +319,7 @@ class IndexSelect(Function):
 
 
 def index_select(x, dim, index):
-    axis = normalize_dim("index_select", dim, x.ndim)
+    axis = normalize_dim("index_select", dim, x.shape)
     idx = index.data if isinstance(index, Tensor) else array_module(x.device_str).asarray(index)
     if idx.ndim != 1 or idx.dtype.kind not in "iu":
         raise IndexError(f"index_select: index must be a 1-D integer tensor, got shape "
@@ -334,7 +364,7 @@ def cat(tensors, dim=0):
     ref = tensors[0]
     if ref.ndim == 0:
         raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
-    axis = normalize_dim("cat", dim, ref.ndim)
+    axis = normalize_dim("cat", dim, ref.shape)
     for i, t in enumerate(tensors[1:], 1):
         if t.ndim != ref.ndim or any(a != b for j, (a, b) in enumerate(zip(t.shape, ref.shape))
                                      if j != axis):
@@ -353,7 +383,7 @@ def stack(tensors, dim=0):
         if t.shape != ref.shape:
             raise ValueError(f"stack: tensor {i} has shape {t.shape} but tensor 0 has shape "
                              f"{ref.shape}; all must be equal")
-    axis = normalize_dim("stack", dim, ref.ndim, extra=1)
+    axis = normalize_dim("stack", dim, ref.shape, extra=1)
     return Cat.apply(*[unsqueeze(t, axis) for t in _same_dtype(tensors, "stack")], axis=axis)
 
 

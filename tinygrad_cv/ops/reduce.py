@@ -18,16 +18,17 @@ from .elementwise import cast
 from .movement import normalize_dim
 
 
-def reduce_axes(op, dim, ndim):
+def reduce_axes(op, dim, shape):
     """`dim` (None, int, or a tuple/list of ints) as a sorted tuple of axes; None = all."""
+    ndim = len(shape) if isinstance(shape, (tuple, list)) else shape
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         return tuple(range(ndim))
     if isinstance(dim, (tuple, list)):
-        axes = tuple(sorted(normalize_dim(op, d, ndim) for d in dim))
+        axes = tuple(sorted(normalize_dim(op, d, shape) for d in dim))
         if len(set(axes)) != len(axes):
             raise ValueError(f"{op}: dim {tuple(dim)} names a dimension twice")
         return axes
-    return (normalize_dim(op, dim, ndim),)
+    return (normalize_dim(op, dim, shape),)
 
 
 def _keep_shape(shape, axes):
@@ -186,7 +187,7 @@ def _needs_float(x, op):
 
 
 def sum(x, dim=None, keepdim=False):
-    axes = reduce_axes("sum", dim, x.ndim)
+    axes = reduce_axes("sum", dim, x.shape)
     if x.dtype.kind in "bui":          # integer sums are int64 and carry no gradient
         return Tensor._wrap(x.data.sum(axis=axes, keepdims=keepdim, dtype=np.int64), x.device_str)
     return Sum.apply(x, axes=axes, keepdim=keepdim)
@@ -194,7 +195,7 @@ def sum(x, dim=None, keepdim=False):
 
 def mean(x, dim=None, keepdim=False):
     _needs_float(x, "mean")
-    return Mean.apply(x, axes=reduce_axes("mean", dim, x.ndim), keepdim=keepdim)
+    return Mean.apply(x, axes=reduce_axes("mean", dim, x.shape), keepdim=keepdim)
 
 
 def correction_of(unbiased, correction):
@@ -210,7 +211,7 @@ def var(x, dim=None, correction=1, keepdim=False):
     _needs_float(x, "var")
     if isinstance(dim, bool):  # torch's var(unbiased) overload
         dim, correction = None, int(dim)
-    return Var.apply(x, axes=reduce_axes("var", dim, x.ndim), correction=correction,
+    return Var.apply(x, axes=reduce_axes("var", dim, x.shape), correction=correction,
                      keepdim=keepdim)
 
 
@@ -234,7 +235,7 @@ def amax_all(x, mode):
 def max_dim(x, dim, keepdim, mode):
     """(values, indices) of the max (or min) along `dim`."""
     _check_nonempty(x, mode)
-    axis = normalize_dim(mode, dim, x.ndim)
+    axis = normalize_dim(mode, dim, x.shape)
     xp = xp_of(x.data)
     data = x.data.reshape(1) if x.ndim == 0 else x.data
     index = (data.argmax if mode == "max" else data.argmin)(axis=axis if x.ndim else 0)
@@ -268,7 +269,7 @@ def argext(x, dim, keepdim, op):
         if keepdim:
             out = xp_of(x.data).asarray(out).reshape((1,) * x.ndim)
         return Tensor._wrap(xp_of(x.data).asarray(out, dtype=np.int64), x.device_str)
-    axis = normalize_dim(op, dim, x.ndim)
+    axis = normalize_dim(op, dim, x.shape)
     if x.ndim == 0:
         return Tensor._wrap(xp_of(x.data).zeros((), dtype=np.int64), x.device_str)
     out = fn(axis=axis, keepdims=keepdim).astype(np.int64)
@@ -291,16 +292,16 @@ def _float_input(x, op):
 
 def logsumexp(x, dim=None, keepdim=False):
     x = _float_input(x, "logsumexp")
-    return LogSumExp.apply(x, axes=reduce_axes("logsumexp", dim, x.ndim), keepdim=keepdim)
+    return LogSumExp.apply(x, axes=reduce_axes("logsumexp", dim, x.shape), keepdim=keepdim)
 
 
 def _softmax_axis(op, x, dim):
     if dim is None:
         raise TypeError(f"{op}: dim must be given (which dimension sums to one)")
     if x.ndim == 0:
-        normalize_dim(op, dim, 0)
+        normalize_dim(op, dim, x.shape)
         return None
-    return normalize_dim(op, dim, x.ndim)
+    return normalize_dim(op, dim, x.shape)
 
 
 def softmax(x, dim=None, dtype=None):

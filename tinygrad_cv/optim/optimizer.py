@@ -237,6 +237,8 @@ class Optimizer:
     def _state_value_for(param, name, value):
         """A copy of one loaded state value, on the param's device and in its dtype."""
         arr = _raw_array(value)
+        if name == "step" and isinstance(value, (int, float)):
+            arr = np.asarray(value)       # older PyTorch kept the step as a number
         if arr is None:
             return copy.deepcopy(value)
         if name == "step":

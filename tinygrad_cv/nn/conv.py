@@ -1,0 +1,132 @@
+"""Conv2d: torch's parameter names, shapes, defaults, init and repr around `F.conv2d`."""
+from __future__ import annotations
+
+import math
+
+from ..tensor import empty
+from . import functional as F
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _pair(value, name):
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(value)
+    if len(value) != 2 or not all(isinstance(v, int) for v in value):
+        raise ValueError(f"Conv2d: {name} must be an int or a pair of ints, got {value!r}")
+    return value
+
+
+class Conv2d(Module):
+    """2-D convolution over (N, C_in, H, W) (or unbatched (C_in, H, W)) inputs.
+
+    weight: (out_channels, in_channels // groups, kh, kw), init kaiming_uniform(a=sqrt(5));
+    bias: (out_channels,), init U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    `padding` may be an int, a pair, "valid" or "same" (stride 1 only, as torch).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device=None, dtype=None):
+        super().__init__()
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {list(_PADDING_MODES)}, but got "
+                             f"padding_mode='{padding_mode}'")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.dilation = _pair(dilation, "dilation")
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"Invalid padding string {padding!r}, should be one of "
+                                 f"['valid', 'same']")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        else:
+            self.padding = _pair(padding, "padding")
+        self.output_padding = (0, 0)
+        self.transposed = False
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.weight = Parameter(empty(out_channels, in_channels // groups,
+                                              *self.kernel_size, device=device, dtype=dtype))
+        if bias:
+            self.bias = Parameter(empty(out_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            if fan_in != 0:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
+
+    def _explicit_padding(self):
+        """(top, bottom, left, right) after resolving "valid"/"same"."""
+        if self.padding == "valid":
+            return (0, 0, 0, 0)
+        if self.padding == "same":
+            sides = []
+            for k, d in zip(self.kernel_size, self.dilation):
+                total = d * (k - 1)
+                sides += [total // 2, total - total // 2]
+            return tuple(sides)
+        ph, pw = self.padding
+        return (ph, ph, pw, pw)
+
+    def _check_input(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"{self!r}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, "
+                             f"got shape {input.shape}")
+        channels = input.shape[-3]
+        if channels != self.in_channels:
+            raise ValueError(f"{self!r}: input has {channels} channels (shape {input.shape}) "
+                             f"but in_channels={self.in_channels}")
+        top, bottom, left, right = self._explicit_padding()
+        padded = (input.shape[-2] + top + bottom, input.shape[-1] + left + right)
+        reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+        if reach[0] > padded[0] or reach[1] > padded[1]:
+            raise ValueError(f"{self!r}: kernel size {self.kernel_size} (dilated to {reach}) "
+                             f"is larger than the padded input {padded} of shape {input.shape}")
+
+    def forward(self, input):
+        self._check_input(input)
+        top, bottom, left, right = self._explicit_padding()
+        if self.padding_mode != "zeros" or top != bottom or left != right:
+            mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+            input = F.pad(input, (left, right, top, bottom), mode=mode)
+            padding = 0
+        else:
+            padding = (top, left)
+        return F.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)
+
+    def extra_repr(self):
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode}"
+        return text

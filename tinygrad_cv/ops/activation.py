@@ -1,0 +1,73 @@
+"""Activation ops not in the core: leaky_relu, and dropout's mask multiply.
+
+(relu, sigmoid, tanh, softmax and log_softmax live in the core elementwise/reduce ops.)
+"""
+from __future__ import annotations
+
+from .. import dtypes
+from ..autograd import Function
+from ..backend import xp_of
+from ..random import generator_for
+from ..tensor import Tensor
+
+
+class LeakyRelu(Function):
+    """y = x for x > 0, else slope * x; the gradient at 0 is `slope`, as in torch."""
+
+    @staticmethod
+    def forward(ctx, x, negative_slope):
+        positive = x > 0
+        ctx.save_for_backward(positive)
+        ctx.negative_slope = negative_slope
+        return xp_of(x).where(positive, x, x * x.dtype.type(negative_slope))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (positive,) = ctx.saved
+        xp = xp_of(grad)
+        return xp.where(positive, grad, grad * grad.dtype.type(ctx.negative_slope))
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"leaky_relu: expected a Tensor, got {type(x).__name__}")
+    if not dtypes.is_floating(x.dtype):
+        raise TypeError(f"leaky_relu: expected a floating point tensor, got {x.dtype}")
+    return LeakyRelu.apply(x, negative_slope=float(negative_slope))
+
+
+class MaskMultiply(Function):
+    """y = x * mask for a constant mask (dropout's scaled keep-mask)."""
+
+    @staticmethod
+    def forward(ctx, x, mask):
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved
+        return grad * mask
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).
+
+    The keep-mask comes from the device's seeded generator (`tc.manual_seed`). Identity
+    when not training or p == 0; all zeros when p == 1.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"dropout: expected a Tensor, got {type(x).__name__}")
+    if not training or p == 0.0:
+        return x
+    if not dtypes.is_floating(x.dtype):
+        raise TypeError(f"dropout: expected a floating point tensor, got {x.dtype}")
+    xp = xp_of(x.data)
+    if p == 1.0:
+        mask = xp.zeros(x.shape, dtype=x.dtype)
+    else:
+        keep = generator_for(x.device_str).random(x.shape, dtype=xp.float32) >= p
+        mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
+    return MaskMultiply.apply(x, mask=mask)
