@@ -155,6 +155,11 @@ def print_machine_info(info):
     print(f"MALLOC_MMAP_MAX_: {info['MALLOC_MMAP_MAX_']}")
     print(f"load    : {info['load_average_1min']} (1-minute load average at start; "
           f"anything near or above the core count means noisy timings)")
+    load, cores = info["load_average_1min"], info["cores"] or 1
+    if load is not None and info["threads"] > 1 and load >= cores:
+        print(f"WARNING: the machine is busy (load {load} on {cores} cores): multi-threaded "
+              f"BLAS/OpenMP steps wait for descheduled threads and can run 10-100x slower "
+              f"than on a quiet machine, in both frameworks; compare with --threads 1")
 
 
 # --------------------------------------------------------------------------- models

@@ -145,3 +145,91 @@ def test_matmul_incompatible_batch_error():
         tc.ones(2, 3, 4) @ tc.ones(3, 4, 5)
     assert "matmul" in str(info.value) and "(2, 3, 4)" in str(info.value)
     assert "(3, 4, 5)" in str(info.value)
+
+
+# ----------------------------------------------------------------------------- reductions and indexing
+
+@st.composite
+def shape_and_dims(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=4)))
+    nd = len(shape)
+    if nd == 0:
+        dim = draw(st.sampled_from([None, 0, -1]))
+    else:
+        dim = draw(st.one_of(st.none(), st.integers(-nd, nd - 1),
+                             st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd,
+                                      unique=True).map(tuple)))
+    return shape, dim, draw(st.booleans())
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom")
+@pytest.mark.parametrize("op", ["sum", "mean", "var", "std", "logsumexp"])
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(spec=shape_and_dims(), seed=st.integers(0, 99))
+def test_reduction_shapes_match_torch(op, spec, seed):
+    shape, dim, keepdim = spec
+    if op == "logsumexp" and dim is None:
+        dim = tuple(range(len(shape)))
+    a = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+    def fn(x):
+        return getattr(x, op)(dim, keepdim=keepdim) if dim is not None else getattr(x, op)()
+
+    torch_parity(fn, fn, a)
+
+
+@st.composite
+def index_for(draw):
+    """A tensor shape and an index mixing ints, slices, None, Ellipsis, int lists and masks."""
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
+    parts, dim, used_ellipsis = [], 0, False
+    while dim < len(shape) and draw(st.booleans()) or not parts:
+        if dim >= len(shape):
+            parts.append(None)
+            break
+        n = shape[dim]
+        kind = draw(st.sampled_from(["int", "slice", "list", "none", "ellipsis", "mask", "full"]))
+        if kind == "int":
+            parts.append(draw(st.integers(-n, n - 1)))
+        elif kind == "slice":
+            parts.append(slice(draw(st.one_of(st.none(), st.integers(-n, n))),
+                               draw(st.one_of(st.none(), st.integers(-n, n))),
+                               draw(st.sampled_from([None, 1, 2, 3]))))
+        elif kind == "list":
+            parts.append(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=3)))
+        elif kind == "none":
+            parts.append(None)
+            continue
+        elif kind == "ellipsis" and not used_ellipsis:
+            parts.append(Ellipsis)
+            used_ellipsis = True
+            dim = len(shape) - 1     # the rest of the index addresses the last dim
+            continue
+        elif kind == "mask":
+            parts.append(np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n))))
+        else:
+            parts.append(slice(None))
+        dim += 1
+    return shape, tuple(parts)
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(spec=index_for(), seed=st.integers(0, 99))
+def test_getitem_matches_torch(spec, seed):
+    shape, index = spec
+    a = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    try:       # advanced indices that do not broadcast together are an error in both
+        torch.zeros(shape)[tuple(torch.tensor(p) if isinstance(p, np.ndarray) else p
+                                 for p in index)]
+    except (IndexError, RuntimeError):
+        with pytest.raises(IndexError):
+            tc.zeros(shape)[tuple(tc.Tensor(p) if isinstance(p, np.ndarray) else p
+                                  for p in index)]
+        return
+
+    def fn(m):
+        return lambda x: x[tuple(m.tensor(p) if isinstance(p, np.ndarray) else p for p in index)]
+
+    torch_parity(fn(tc), fn(torch), a)

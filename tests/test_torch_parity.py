@@ -274,6 +274,53 @@ CONFIGS = [
     ("float64_ops", lambda m, x: (x.exp() + x.sigmoid()).log_softmax(1), [D(3, 4)]),
     ("int_plus_float", lambda m, x, i: x + i, [N(3, 4), I(5, 4)]),
     ("detach_branch", lambda m, x: x * x.detach(), [N(3, 4)]),
+    # ---------------------------------------------------------------- edge cases
+    ("empty_sum", lambda m, x: x.sum(0), [np.zeros((0, 3), np.float32)]),
+    ("empty_max_other_dim", lambda m, x: x.max(1), [np.zeros((0, 3), np.float32)]),
+    ("empty_argmax_other_dim", lambda m, x: x.argmax(1), [np.zeros((0, 3), np.float32)]),
+    ("empty_softmax", lambda m, x: x.softmax(0), [np.zeros((0, 3), np.float32)]),
+    ("empty_logsumexp", lambda m, x: x.logsumexp(0), [np.zeros((0, 3), np.float32)]),
+    ("empty_cat", lambda m, x, y: m.cat([x, y]), [np.zeros((0, 3), np.float32), N(2, 3)]),
+    ("empty_matmul_k0", lambda m, x, y: x @ y, [np.zeros((2, 0), np.float32),
+                                                np.zeros((0, 3), np.float32)]),
+    ("neg_inf_logsumexp", lambda m, x: x.logsumexp(1),
+     [np.array([[-np.inf, -np.inf], [0.0, -np.inf]], np.float32)]),
+    ("neg_inf_softmax", lambda m, x: x.softmax(1), [np.array([[-np.inf, 0.0], [0.0, 1.0]], np.float32)]),
+    ("neg_inf_log_softmax", lambda m, x: x.log_softmax(1),
+     [np.array([[-np.inf, 0.0], [0.0, 1.0]], np.float32)]),
+    ("std_zero_grad", lambda m, x: x.std(1), [np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 2.0]], np.float32)]),
+    ("var_single_nan", lambda m, x: x.var(0), [np.array([[2.0, 3.0]], np.float32)]),
+    ("nan_max_all", lambda m, x: x.max(), [np.array([np.nan, 1.0, 2.0], np.float32)]),
+    ("nan_max_dim", lambda m, x: x.max(0), [np.array([1.0, np.nan, 2.0], np.float32)]),
+    ("nan_relu", lambda m, x: x.relu(), [np.array([np.nan, -1.0, 1.0], np.float32)]),
+    ("nan_clamp", lambda m, x: x.clamp(0, 1), [np.array([np.nan, 2.0, 0.5], np.float32)]),
+    ("nan_maximum", lambda m, x, y: m.maximum(x, y), [np.array([np.nan, 1.0], np.float32),
+                                                      np.array([0.0, np.nan], np.float32)]),
+    ("zero_log_sqrt_div", lambda m, x: x.log() + x.sqrt() + 1 / x, [np.array([0.0, 1.0], np.float32)]),
+    ("pow_00", lambda m, x, y: x ** y, [np.zeros(3, np.float32), np.array([0.0, 1.0, -1.0], np.float32)]),
+    ("pow_scalar_at_zero", lambda m, x: x ** 0.5 + x ** 2 + x ** 1, [np.array([0.0, 2.0], np.float32)]),
+    ("sum_0d_dim", lambda m, x: x.sum(0), [N()]),
+    ("logsumexp_0d", lambda m, x: x.logsumexp(0), [N()]),
+    ("mean_0d_neg_dim", lambda m, x: x.mean(-1, keepdim=True), [N()]),
+    ("softmax_0d", lambda m, x: x.softmax(0), [N()]),
+    ("argmax_0d", lambda m, x: x.argmax(0), [N()]),
+    ("squeeze_0d", lambda m, x: x.squeeze(0), [N()]),
+    ("expand_0d", lambda m, x: x.expand(2, 3), [N()]),
+    ("getitem_empty_list", lambda m, x: x[[]], [N(3, 2)]),
+    ("getitem_bool_0d", lambda m, x: x[x.sum() > -100], [N(3)]),
+    ("getitem_bool_0d_false", lambda m, x: x[x.sum() > 100], [N(3)]),
+    ("getitem_tuple_index", lambda m, x: x[(0, 2), ], [N(3, 2)]),
+    ("getitem_int_tensor_0d", lambda m, x: x[m.tensor(1), :, [0, 2]], [N(2, 3, 4)]),
+    ("getitem_adv_bcast", lambda m, x: x[[[0], [2]], [1, 0, 1]], [N(3, 2)]),
+    ("getitem_slice_oob", lambda m, x: x[1:10, -10:], [N(3, 2)]),
+    ("index_select_0d_index", lambda m, x, i: m.index_select(x, 0, i), [N(2, 3), np.array(1)]),
+    ("where_two_scalars", lambda m, x: m.where(x > 0, 1.0, 0.0), [N(4)]),
+    ("where_two_int_scalars", lambda m, x: m.where(x > 0, 1, 0), [N(4)]),
+    ("sum_dtype", lambda m, x: x.sum(dtype=m.float64), [N(3)]),
+    ("sum_int_dtype", lambda m, x: x.sum(0, dtype=m.int32), [I(5, 3, 2)]),
+    ("mean_dtype", lambda m, x: x.mean(1, dtype=m.float64), [N(2, 3)]),
+    ("softmax_dtype", lambda m, x: x.softmax(0, dtype=m.float64), [N(3)]),
+    ("log_softmax_dtype", lambda m, x: m.log_softmax(x, 0, dtype=m.float64), [N(3)]),
     # ---------------------------------------------------------------- composites
     ("mlp", lambda m, x, w, b: ((x @ w.T + b).relu() @ w).tanh().mean(0), [N(5, 4), N(3, 4), N(3)]),
     ("diamond", lambda m, x: (lambda e: e + e * 2 + e.exp())(x.exp()), [N(3)]),
@@ -283,6 +330,7 @@ CONFIGS = [
 
 
 @requires_torch
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom")
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("fn,inputs", [pytest.param(c[1], c[2], id=c[0]) for c in CONFIGS])
 def test_op_matches_torch(fn, inputs, device):
@@ -290,6 +338,7 @@ def test_op_matches_torch(fn, inputs, device):
 
 
 @requires_torch
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom")
 @pytest.mark.parametrize("fn,inputs", [pytest.param(c[1], c[2], id=c[0]) for c in CONFIGS])
 def test_op_matches_torch_float64(fn, inputs):
     """The same table in float64: a much tighter check of the formulas themselves."""
@@ -374,6 +423,14 @@ PROMOTIONS = [
     ("bool_plus_bool_scalar", lambda m: _t(m, [True, False], "bool") + True),
     ("int_pow_int", lambda m: _t(m, [1, 2], "int64") ** 2),
     ("int_pow_float", lambda m: _t(m, [1, 2], "int64") ** 0.5),
+    ("int_pow_np_float32", lambda m: _t(m, [1, 2], "int64") ** np.float32(0.5)),
+    ("f32_times_np_float64", lambda m: _t(m, [1, 2], "float32") * np.float64(2.5)),
+    ("int_plus_np_int64", lambda m: _t(m, [1, 2], "int32") + np.int64(7)),
+    ("f32_pow_np_float64", lambda m: _t(m, [1, 2], "float32") ** np.float64(2.0)),
+    ("np_float64_rpow_f32", lambda m: np.float64(2.0) ** _t(m, [1, 2], "float32")),
+    ("f32_clamp_np_float64", lambda m: _t(m, [1, 2], "float32").clamp(np.float64(1.5))),
+    ("where_two_float_scalars", lambda m: m.where(_t(m, [True, False], "bool"), 1.5, 0.0)),
+    ("where_int_float_scalars", lambda m: m.where(_t(m, [True, False], "bool"), 1, 0.5)),
     ("float_rpow_int", lambda m: 2.0 ** _t(m, [1, 2], "int64")),
     ("int_rpow_int", lambda m: 2 ** _t(m, [1, 2], "int32")),
     ("f32_pow_f64", lambda m: _t(m, [1, 2], "float32") ** _t(m, [1, 2], "float64")),
@@ -474,6 +531,10 @@ FACTORIES = [
     ("ones_like_dtype", lambda m: m.ones_like(m.arange(4), dtype=m.float32)),
     ("empty_shape", lambda m: m.zeros_like(m.empty(2, 5))),
     ("Tensor_zeros", lambda m: (tc.Tensor if m is tc else torch).zeros(2, 2)),
+    ("zeros_size_kw", lambda m: m.zeros(size=(2, 3))),
+    ("ones_size_kw", lambda m: m.ones(size=[4], dtype=m.int32)),
+    ("rand_like_shape", lambda m: m.zeros_like(m.rand_like(m.ones(2, 3, dtype=m.float64)))),
+    ("randn_like_shape", lambda m: m.zeros_like(m.randn_like(m.ones(3)))),
 ]
 
 
@@ -572,3 +633,14 @@ def test_repr_shows_values_and_grad_fn():
     assert "tensor(" in str(tc.Tensor(3.0)) and "3." in str(tc.Tensor(3.0))
     assert "(2, 3)" in repr(tc.zeros(2, 3)) or "[[0., 0., 0.]" in repr(tc.zeros(2, 3))
     assert f"{tc.Tensor(1.23456):.2f}" == "1.23"
+
+
+@requires_torch
+@pytest.mark.parametrize("make", [
+    lambda m: m.tensor([1.0, 2.0, 3.0], requires_grad=True), lambda m: m.tensor([1.0, 2.5]) * 2,
+    lambda m: m.tensor(3.5), lambda m: m.tensor([1e-5, 1e5]), lambda m: m.tensor(1.23456789),
+    lambda m: m.tensor([1.5, float("nan"), float("inf")]), lambda m: m.tensor([True, False]),
+    lambda m: m.tensor([1, -2]), lambda m: m.tensor(7), lambda m: m.tensor([0.5], dtype=m.float64),
+])
+def test_repr_of_small_tensors_matches_torch(make):
+    assert repr(make(tc)) == repr(make(torch)).replace("torch.", "")

@@ -11,7 +11,7 @@ from .dtypes import (bool_, double, float16, float32, float64, half, int8, int16
                      int64, long, uint8)
 # tensor first: the ops modules import Tensor from it
 from .tensor import (Tensor, arange, empty, eye, full, full_like, ones, ones_like, rand,
-                     randint, randn, tensor, zeros, zeros_like)
+                     rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .ops.elementwise import (abs, clamp, exp, log, maximum, minimum, relu, sigmoid, sqrt,
                               tanh, where)
 from .ops.matmul import matmul
@@ -25,6 +25,7 @@ from . import nn, optim                                      # noqa: E402  (need
 from . import data, datasets, models, transforms             # noqa: E402
 from .serialization import load, save                       # noqa: E402
 
+clip = clamp
 bool = bool_
 float = float32
 

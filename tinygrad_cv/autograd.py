@@ -28,6 +28,8 @@ from __future__ import annotations
 import threading
 import weakref
 
+import numpy as np
+
 from .backend import check_same_device
 
 # ----------------------------------------------------------------------------- grad mode
@@ -63,6 +65,14 @@ class _GradModeGuard:
     """Base for `no_grad` / `enable_grad`: usable as `with no_grad():` and `@no_grad()`."""
 
     mode = True
+
+    def __new__(cls, func=None):
+        """`@no_grad` without parentheses decorates `func` directly, as torch allows."""
+        self = super().__new__(cls)
+        return self(func) if callable(func) else self
+
+    def __init__(self, func=None):
+        pass
 
     def __enter__(self):
         self._prev = is_grad_enabled()
@@ -196,7 +206,8 @@ class Function:
             ctx = Context(cls, tuple(t.requires_grad for t in tensors))
         else:
             ctx = Context(cls, (False,) * len(tensors))
-        out = cls.forward(ctx, *[t.data for t in tensors], **params)
+        with np.errstate(all="ignore"):   # inf/nan follow IEEE silently, as in torch
+            out = cls.forward(ctx, *[t.data for t in tensors], **params)
         if cls.output_device_param is not None:
             dev = params[cls.output_device_param]
         if not record:
@@ -256,7 +267,8 @@ def run_backward(root_node, root_grad, retain_graph=False):
                 f"{node.name()}: trying to backward through the graph a second time; "
                 "its saved arrays were already freed (pass retain_graph=True to the first "
                 "backward() if you need to backward twice)")
-        input_grads = node.fn.backward(node, grad)
+        with np.errstate(all="ignore"):
+            input_grads = node.fn.backward(node, grad)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         if len(input_grads) != len(node.parents):

@@ -153,7 +153,7 @@ class Tensor:
     def tolist(self):
         return to_numpy(self.data).tolist()
 
-    def to(self, *args, dtype=None, device=None):
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
         """`to(device)`, `to(dtype)`, `to(device, dtype)`: a differentiable move/cast."""
         for a in args:
             if isinstance(a, (str, Device)):
@@ -167,7 +167,7 @@ class Tensor:
             out = _ew.cast(out, dtypes.to_dtype(dtype))
         if device is not None:
             out = _mv.to_device(out, canonical_device(device))
-        return out
+        return out.clone() if copy and out is self else out
 
     def cpu(self):
         return self.to("cpu")
@@ -220,8 +220,12 @@ class Tensor:
         return self
 
     # ------------------------------------------------------------------ autograd
-    def backward(self, gradient=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's `.grad`, as torch's backward."""
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (double backward) is not "
+                                      "supported by tinygrad_cv")
+        retain_graph = bool(retain_graph)
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no "
                                "grad_fn (no input of the computation had requires_grad=True)")
@@ -273,6 +277,41 @@ class Tensor:
         self.data[...] = generator_for(self.device_str).normal(mean, std, self.shape)
         return self
 
+    def _inplace(self, op, fn, other):
+        """`self op= other`: writes into self's storage (seen by every alias, as torch).
+
+        A leaf requiring grad refuses (outside no_grad); a non-leaf in the graph gets the
+        out-of-place result instead, so its gradient stays correct."""
+        if self.requires_grad and is_grad_enabled():
+            if self.is_leaf:
+                self._check_inplace(op)
+            return fn(self, other)
+        with no_grad():
+            result = fn(self, other)
+        if result.shape != self.shape:
+            raise RuntimeError(f"{op}: the result of shape {result.shape} cannot be written "
+                               f"in place into a tensor of shape {self.shape}")
+        if dtypes._category(result.dtype) > dtypes._category(self.dtype):
+            raise RuntimeError(f"{op}: result type {result.dtype} can't be cast to the "
+                               f"in-place tensor's dtype {self.dtype}")
+        self.data[...] = result.data
+        return self
+
+    def __iadd__(self, other): return self._inplace("__iadd__", _ew.add, other)
+    def __isub__(self, other): return self._inplace("__isub__", _ew.sub, other)
+    def __imul__(self, other): return self._inplace("__imul__", _ew.mul, other)
+    def __itruediv__(self, other): return self._inplace("__itruediv__", _ew.div, other)
+    def __ipow__(self, other): return self._inplace("__ipow__", _ew.pow, other)
+
+    def add_(self, other, alpha=1):
+        return self._inplace("add_", _ew.add, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, alpha=1):
+        return self._inplace("sub_", _ew.sub, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other): return self._inplace("mul_", _ew.mul, other)
+    def div_(self, other): return self._inplace("div_", _ew.div, other)
+
     def _check_inplace(self, op):
         if self.requires_grad and is_grad_enabled():
             kind = "a leaf tensor that requires grad" if self.is_leaf else "a tensor in the graph"
@@ -286,8 +325,12 @@ class Tensor:
 
     # ------------------------------------------------------------------ printing
     def __repr__(self):
-        body = np.array2string(to_numpy(self.data), separator=", ", prefix="tensor(",
-                               precision=4, threshold=1000, edgeitems=3)
+        values = to_numpy(self.data)
+        fixed = values.dtype.kind == "f" and values.size and not np.all(
+            np.equal(np.mod(values[np.isfinite(values)], 1), 0))
+        body = np.array2string(values, separator=", ", prefix="tensor(", precision=4,
+                               threshold=1000, edgeitems=3,
+                               floatmode="fixed" if fixed else "maxprec")
         extras = []
         if self.ndim > 1 or self.data.size > 6:
             extras.append(f"shape={self.shape}")
@@ -391,8 +434,8 @@ class Tensor:
     def where(self, condition, other): return _ew.where(condition, self, other)
 
     # ------------------------------------------------------------------ reductions
-    def sum(self, dim=None, keepdim=False): return _red.sum(self, dim, keepdim)
-    def mean(self, dim=None, keepdim=False): return _red.mean(self, dim, keepdim)
+    def sum(self, dim=None, keepdim=False, *, dtype=None): return _red.sum(self, dim, keepdim, dtype)
+    def mean(self, dim=None, keepdim=False, *, dtype=None): return _red.mean(self, dim, keepdim, dtype)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         return _red.var(self, dim, _red.correction_of(unbiased, correction), keepdim)
@@ -418,8 +461,8 @@ class Tensor:
     def argmax(self, dim=None, keepdim=False): return _red.argext(self, dim, keepdim, "argmax")
     def argmin(self, dim=None, keepdim=False): return _red.argext(self, dim, keepdim, "argmin")
     def logsumexp(self, dim, keepdim=False): return _red.logsumexp(self, dim, keepdim)
-    def softmax(self, dim): return _red.softmax(self, dim)
-    def log_softmax(self, dim): return _red.log_softmax(self, dim)
+    def softmax(self, dim, dtype=None): return _red.softmax(self, dim, dtype)
+    def log_softmax(self, dim, dtype=None): return _red.log_softmax(self, dim, dtype)
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape): return _mv.reshape(self, _mv.shape_args(shape))
@@ -430,7 +473,10 @@ class Tensor:
     def squeeze(self, dim=None): return _mv.squeeze(self, dim)
     def unsqueeze(self, dim): return _mv.unsqueeze(self, dim)
     def transpose(self, dim0, dim1): return _mv.transpose(self, dim0, dim1)
-    def t(self): return _mv.transpose(self, 0, 1) if self.ndim == 2 else self
+    def t(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"t: expects a tensor with <= 2 dimensions, got shape {self.shape}")
+        return self.T
     def permute(self, *dims): return _mv.permute(self, _mv.shape_args(dims))
     def expand(self, *sizes): return _mv.expand(self, _mv.shape_args(sizes))
     def expand_as(self, other): return _mv.expand(self, other.shape)
@@ -439,9 +485,10 @@ class Tensor:
     def index_select(self, dim, index): return _mv.index_select(self, dim, index)
 
 
-def _factory_args(size):
-    """`zeros(2, 3)`, `zeros((2, 3))` and `zeros([2, 3])` all mean shape (2, 3)."""
-    return _mv.shape_args(size)
+def _factory_args(shape, size=None):
+    """`zeros(2, 3)`, `zeros((2, 3))`, `zeros([2, 3])` and `zeros(size=(2, 3))` all mean
+    shape (2, 3)."""
+    return _mv.shape_args(shape if size is None else (size,))
 
 
 def _make(arr, dtype, device, requires_grad):
@@ -452,21 +499,21 @@ def _make(arr, dtype, device, requires_grad):
     return t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False):
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
-    return _make(array_module(canonical_device(device)).zeros(_factory_args(size), dtype),
+    return _make(array_module(canonical_device(device)).zeros(_factory_args(shape, size), dtype),
                  dtype, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*shape, size=None, dtype=None, device=None, requires_grad=False):
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
-    return _make(array_module(canonical_device(device)).ones(_factory_args(size), dtype),
+    return _make(array_module(canonical_device(device)).ones(_factory_args(shape, size), dtype),
                  dtype, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*shape, size=None, dtype=None, device=None, requires_grad=False):
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
-    return _make(array_module(canonical_device(device)).empty(_factory_args(size), dtype),
+    return _make(array_module(canonical_device(device)).empty(_factory_args(shape, size), dtype),
                  dtype, device, requires_grad)
 
 
@@ -493,20 +540,34 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
                 requires_grad=requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
+def rand(*shape, size=None, dtype=None, device=None, requires_grad=False):
     """Uniform [0, 1) samples from the generator `manual_seed` controls."""
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
     dev = canonical_device(device)
-    arr = generator_for(dev).random(_factory_args(size), dtype=dtype)
+    arr = generator_for(dev).random(_factory_args(shape, size),
+                                    dtype=dtype if dtype in (dtypes.float32, dtypes.float64)
+                                    else dtypes.float64).astype(dtype, copy=False)
     return _make(arr, dtype, dev, requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
+def randn(*shape, size=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples from the generator `manual_seed` controls."""
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
     dev = canonical_device(device)
-    arr = generator_for(dev).standard_normal(_factory_args(size), dtype=dtype)
+    arr = generator_for(dev).standard_normal(
+        _factory_args(shape, size), dtype=dtype if dtype in (dtypes.float32, dtypes.float64)
+        else dtypes.float64).astype(dtype, copy=False)
     return _make(arr, dtype, dev, requires_grad)
+
+
+def rand_like(t, dtype=None, device=None, requires_grad=False):
+    return rand(t.shape, dtype=dtype or t.dtype, device=device or t.device_str,
+                requires_grad=requires_grad)
+
+
+def randn_like(t, dtype=None, device=None, requires_grad=False):
+    return randn(t.shape, dtype=dtype or t.dtype, device=device or t.device_str,
+                 requires_grad=requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None):
@@ -540,7 +601,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 
 
 for _name in ("zeros", "ones", "empty", "full", "rand", "randn", "randint", "arange", "eye",
-              "zeros_like", "ones_like", "full_like"):
+              "zeros_like", "ones_like", "full_like", "rand_like", "randn_like"):
     setattr(Tensor, _name, staticmethod(globals()[_name]))
 del _name
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
+from .. import threads  # noqa: F401  (chooses Numba's threading layer before first use)
+
 
 # ----------------------------------------------------------------------------- helpers
 

@@ -198,6 +198,19 @@ class PowScalar(Function):
             return grad * (p * a ** (p - 1))
 
 
+def _masked(mask, grad):
+    """`grad` where `mask`, else 0 (a select, as torch: an inf/nan grad stays out of 0s)."""
+    xp = xp_of(grad)
+    return xp.where(mask, grad, xp.zeros((), dtype=grad.dtype))
+
+
+def _tie_split(loses, ties, grad):
+    """Gradient of maximum/minimum for one input: half on ties, 0 where it loses (torch's
+    formula, so NaN comparisons, neither tie nor loss, pass the gradient)."""
+    xp = xp_of(grad)
+    return xp.where(loses, xp.zeros((), dtype=grad.dtype), xp.where(ties, grad / 2, grad))
+
+
 def _where(cond, x, y):
     return xp_of(cond).where(cond, x, y)
 
@@ -241,7 +254,13 @@ def div(a, b):
     return Div.apply(a, b)
 
 
+def _py_scalar(v):
+    """NumPy scalars as Python ones, which never widen a tensor's dtype (as in torch)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def pow(a, b):
+    b = _py_scalar(b)
     if isinstance(a, Tensor) and isinstance(b, numbers.Number) and not isinstance(b, bool):
         if isinstance(b, float) and not dtypes.is_floating(a.dtype):
             a = cast(a, dtypes.default_float)
@@ -324,7 +343,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved
-        return grad * (out > 0)
+        return _masked(~(out <= 0), grad)     # as torch's threshold_backward (nan passes)
 
 
 class Sigmoid(Function):
@@ -374,7 +393,7 @@ class Clamp(Function):
             mask = a >= ctx.lo
         if ctx.hi is not None:
             mask = mask & (a <= ctx.hi)
-        return grad * mask
+        return _masked(mask, grad)
 
 
 class ClampTensor(Function):
@@ -391,9 +410,9 @@ class ClampTensor(Function):
     def backward(ctx, grad):
         a, lo, hi = ctx.saved
         need = ctx.needs_input_grad
-        return (grad * ((a >= lo) & (a <= hi)) if need[0] else None,
-                grad * ((a < lo) & (lo < hi)) if need[1] else None,
-                grad * ((a > hi) | (hi < lo)) if need[2] else None)
+        return (_masked((a >= lo) & (a <= hi), grad) if need[0] else None,
+                _masked((a < lo) & (lo < hi), grad) if need[1] else None,
+                _masked((a > hi) | (hi < lo), grad) if need[2] else None)
 
 
 def _clamp_tensor(x, lo, hi):
@@ -432,9 +451,8 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved
-        tie = (a == b) * 0.5
-        return (grad * ((a > b) + tie) if ctx.needs_input_grad[0] else None,
-                grad * ((b > a) + tie) if ctx.needs_input_grad[1] else None)
+        return (_tie_split(a < b, a == b, grad) if ctx.needs_input_grad[0] else None,
+                _tie_split(a > b, a == b, grad) if ctx.needs_input_grad[1] else None)
 
 
 class Minimum(Function):
@@ -448,9 +466,8 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved
-        tie = (a == b) * 0.5
-        return (grad * ((a < b) + tie) if ctx.needs_input_grad[0] else None,
-                grad * ((b < a) + tie) if ctx.needs_input_grad[1] else None)
+        return (_tie_split(a > b, a == b, grad) if ctx.needs_input_grad[0] else None,
+                _tie_split(a < b, a == b, grad) if ctx.needs_input_grad[1] else None)
 
 
 class Where(Function):
@@ -502,6 +519,7 @@ def tanh(x):
 def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    min, max = _py_scalar(min), _py_scalar(max)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return _clamp_tensor(x, min, max)
     if isinstance(min, float) or isinstance(max, float):
@@ -524,6 +542,9 @@ def where(condition, input, other):
     cond = condition if isinstance(condition, Tensor) else as_tensor_operand(condition, "where")
     if cond.dtype != dtypes.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got {cond.dtype}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        dtype = dtypes.scalar_result_type(dtypes.scalar_result_type(dtypes.bool_, input), other)
+        input = _scalar_tensor(input, dtype, cond.device_str)
     a, b = binary_operands(input, other, "where")
     check_same_device("where", (cond.device_str, a.device_str))
     try:

@@ -77,9 +77,7 @@ def _resolve_shape(op, shape, size, in_shape):
 
 def reshape(x, shape, op="reshape"):
     shape = _resolve_shape(op, tuple(shape), x.numel(), x.shape)
-    if shape == x.shape:
-        return x
-    return Reshape.apply(x, shape=shape)
+    return Reshape.apply(x, shape=shape)     # a new (view) tensor even for the same shape
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -123,8 +121,6 @@ def permute(x, dims):
     if sorted(dims) != list(range(x.ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims "
                          f"of a tensor of shape {x.shape}")
-    if dims == tuple(range(x.ndim)):
-        return x
     return Permute.apply(x, dims=dims)
 
 
@@ -132,7 +128,7 @@ def transpose(x, dim0, dim1):
     if x.ndim == 0:
         normalize_dim("transpose", dim0, x.shape)
         normalize_dim("transpose", dim1, x.shape)
-        return x
+        return permute(x, ())
     a = normalize_dim("transpose", dim0, x.shape)
     b = normalize_dim("transpose", dim1, x.shape)
     dims = list(range(x.ndim))
@@ -171,45 +167,74 @@ def expand(x, sizes):
         else:
             raise RuntimeError(f"expand: cannot expand shape {x.shape} to {sizes} "
                                f"(dim {i}: size {have} is not 1)")
-    shape = tuple(shape)
-    if shape == x.shape:
-        return x
-    return Expand.apply(x, shape=shape)
+    return Expand.apply(x, shape=tuple(shape))
 
 
 # ----------------------------------------------------------------------------- indexing
 
 def _index_part(part, dev):
-    """One component of an index: Tensors and lists become arrays on `dev`."""
+    """One component of an index as a list of raw index parts: Tensors, lists and tuples
+    become arrays on `dev`; a bool mask becomes its nonzero coordinates (one per dim)."""
     if isinstance(part, Tensor):
         if part.device_str != dev:
             raise RuntimeError(f"__getitem__: index tensor is on {part.device_str} but the "
                                f"indexed tensor is on {dev}")
         if part.ndim == 0 and part.dtype.kind in "iu":
-            return int(part.item())          # a 0-d integer tensor selects, as an int
+            return [int(part.item())]        # a 0-d integer tensor selects, as an int
         part = part.data
-    elif isinstance(part, list):
-        part = array_module(dev).asarray(np.asarray(part))
+    elif isinstance(part, (list, tuple)):
+        arr = np.asarray(part)
+        part = array_module(dev).asarray(arr.astype(np.int64) if arr.size == 0 else arr)
     elif isinstance(part, np.ndarray) and dev != "cpu":
         part = transfer(part, dev)
     if is_device_array(part):
         if part.dtype.kind == "b":
-            return tuple(part.nonzero())     # a mask is its nonzero coordinates
+            if part.ndim == 0:               # x[True] adds a dim of 1, x[False] of 0
+                return [part]
+            return list(part.nonzero())      # a mask is its nonzero coordinates
         if part.dtype.kind not in "iu":
             raise IndexError(f"__getitem__: index arrays must be integer or bool, got {part.dtype}")
-    return part
+    return [part]
 
 
-def index_to_arrays(index, dev):
+def _mask_of(p):
+    """The bool mask an index part stands for (Tensor, array or list of bools), or None."""
+    if isinstance(p, (list, tuple)):
+        p = np.asarray(p)
+    if isinstance(p, Tensor) or is_device_array(p):
+        return p if p.dtype.kind == "b" else None
+    return None
+
+
+def _check_masks(parts, shape):
+    """A bool mask must match the sizes of the dims it indexes (NumPy's nonzero would not
+    notice a mask of the wrong length)."""
+    masks = [_mask_of(p) for p in parts]
+    widths = [0 if p is None or p is Ellipsis else (m.ndim if m is not None else 1)
+              for p, m in zip(parts, masks)]
+    fill = len(shape) - sum(widths)
+    dim = 0
+    for p, m, w in zip(parts, masks, widths):
+        if p is Ellipsis:
+            dim += max(fill, 0)
+            continue
+        if m is not None and m.ndim:
+            have = tuple(shape[dim:dim + m.ndim])
+            if tuple(m.shape) != have:
+                raise IndexError(f"__getitem__: the bool mask of shape {tuple(m.shape)} does "
+                                 f"not match the indexed dims {have} (from dim {dim} of "
+                                 f"tensor shape {tuple(shape)})")
+        dim += w
+
+
+def index_to_arrays(index, dev, shape=None):
     """A user's index (ints, slices, None, Ellipsis, Tensors, arrays, lists) for raw arrays."""
     parts = index if isinstance(index, tuple) else (index,)
+    if shape is not None:
+        _check_masks(parts, shape)
     out = []
     for p in parts:
-        p = _index_part(p, dev)
-        if isinstance(p, tuple):
-            out.extend(p)
-        else:
-            out.append(p)
+        out.extend(_index_part(p, dev))
     return tuple(out)
 
 
@@ -221,7 +246,7 @@ def _check_bounds(idx, shape):
     """Raise for out-of-range integer index arrays (CuPy would wrap them silently)."""
     dim = 0
     for p in idx:
-        if p is None:
+        if p is None or (is_device_array(p) and p.dtype.kind == "b"):
             continue
         if p is Ellipsis:
             dim += len(shape) - sum(1 for q in idx if q is not None and q is not Ellipsis)
@@ -273,7 +298,7 @@ def _split_int_index(idx):
 
 
 def getitem(x, index):
-    idx = index_to_arrays(index, x.device_str)
+    idx = index_to_arrays(index, x.device_str, x.shape)
     split = _split_int_index(idx)
     if split is not None:
         first = _getitem_arrays(x, split[0], index, x.shape)
@@ -321,6 +346,8 @@ class IndexSelect(Function):
 def index_select(x, dim, index):
     axis = normalize_dim("index_select", dim, x.shape)
     idx = index.data if isinstance(index, Tensor) else array_module(x.device_str).asarray(index)
+    if idx.ndim == 0:
+        idx = idx.reshape(1)
     if idx.ndim != 1 or idx.dtype.kind not in "iu":
         raise IndexError(f"index_select: index must be a 1-D integer tensor, got shape "
                          f"{tuple(idx.shape)} dtype {idx.dtype}")
@@ -455,8 +482,6 @@ def pad(x, pad, mode="constant", value=0.0):
             if n + lo + hi < 0:
                 raise ValueError(f"pad: padding {tuple(pad)} would give a negative size "
                                  f"for input shape {x.shape}")
-        if all(w == (0, 0) for w in widths):
-            return x
         return ConstantPad.apply(x, widths=widths, value=value)
     if mode not in ("reflect", "replicate", "circular"):
         raise ValueError(f"pad: unknown mode {mode!r}; expected constant, reflect, "

@@ -27,8 +27,9 @@ def reduce_axes(op, dim, shape):
         axes = tuple(sorted(normalize_dim(op, d, shape) for d in dim))
         if len(set(axes)) != len(axes):
             raise ValueError(f"{op}: dim {tuple(dim)} names a dimension twice")
-        return axes
-    return (normalize_dim(op, dim, shape),)
+        return axes if ndim else ()
+    axis = normalize_dim(op, dim, shape)
+    return (axis,) if ndim else ()      # a 0-d tensor accepts dim 0/-1 and reduces nothing
 
 
 def _keep_shape(shape, axes):
@@ -57,6 +58,8 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.axes, ctx.keepdim = axes, keepdim
+        if a.size == 0:    # nan without NumPy's "mean of empty slice" warning
+            return a.sum(axis=axes, keepdims=keepdim) / a.dtype.type(0)
         return a.mean(axis=axes, keepdims=keepdim)
 
     @staticmethod
@@ -82,11 +85,32 @@ class Var(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        (centered,) = ctx.saved
-        if not ctx.keepdim:
-            grad = grad.reshape(_keep_shape(centered.shape, ctx.axes))
+        return _var_grad(ctx, grad, ctx.saved[0])
+
+
+def _var_grad(ctx, grad, centered):
+    if not ctx.keepdim:
+        grad = grad.reshape(_keep_shape(centered.shape, ctx.axes))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return grad * centered * centered.dtype.type(2.0 / ctx.denom if ctx.denom else np.inf)
+
+
+class Std(Function):
+    """sqrt(var); where the std is 0 the gradient is 0 (PyTorch's rule), not nan."""
+
+    @staticmethod
+    def forward(ctx, a, axes, correction, keepdim):
+        out = xp_of(a).sqrt(Var.forward(ctx, a, axes, correction, keepdim))
+        ctx.save_for_backward(ctx.saved[0], out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        centered, out = ctx.saved
+        xp = xp_of(centered)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return grad * centered * centered.dtype.type(2.0 / ctx.denom if ctx.denom else np.inf)
+            g = xp.where(out == 0, xp.zeros((), dtype=centered.dtype), grad / (2 * out))
+        return _var_grad(ctx, g, centered)
 
 
 class MaxAll(Function):
@@ -101,8 +125,10 @@ class MaxAll(Function):
     @staticmethod
     def backward(ctx, grad):
         a, out = ctx.saved
-        mask = a == out
-        return grad * mask / mask.sum().astype(a.dtype)
+        xp = xp_of(a)
+        mask = (a == out) | (xp.isnan(a) & xp.isnan(out))
+        share = grad / mask.sum().astype(a.dtype)
+        return xp.where(mask, share, xp.zeros((), dtype=a.dtype))
 
 
 class GatherDim(Function):
@@ -132,7 +158,7 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         xp = xp_of(a)
-        m = a.max(axis=axes, keepdims=True)
+        m = a.max(axis=axes, keepdims=True) if a.size else xp.zeros((), dtype=a.dtype)
         m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=a.dtype))
         out = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
         ctx.save_for_backward(a, out)
@@ -151,7 +177,7 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, a, axis):
         xp = xp_of(a)
-        e = xp.exp(a - a.max(axis=axis, keepdims=True))
+        e = xp.exp(a - (a.max(axis=axis, keepdims=True) if a.size else 0))
         e /= e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(e)
         ctx.axis = axis
@@ -167,7 +193,7 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, a, axis):
         xp = xp_of(a)
-        shifted = a - a.max(axis=axis, keepdims=True)
+        shifted = a - (a.max(axis=axis, keepdims=True) if a.size else 0)
         out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(out)
         ctx.axis = axis
@@ -186,14 +212,20 @@ def _needs_float(x, op):
         raise TypeError(f"{op}: expected a floating point tensor, got dtype {x.dtype}")
 
 
-def sum(x, dim=None, keepdim=False):
+def sum(x, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        x = cast(x, dtypes.to_dtype(dtype))
     axes = reduce_axes("sum", dim, x.shape)
-    if x.dtype.kind in "bui":          # integer sums are int64 and carry no gradient
-        return Tensor._wrap(x.data.sum(axis=axes, keepdims=keepdim, dtype=np.int64), x.device_str)
+    if x.dtype.kind in "bui":          # integer sums are int64 (or `dtype`), with no gradient
+        return Tensor._wrap(x.data.sum(axis=axes, keepdims=keepdim,
+                                       dtype=np.int64 if dtype is None else x.dtype),
+                            x.device_str)
     return Sum.apply(x, axes=axes, keepdim=keepdim)
 
 
-def mean(x, dim=None, keepdim=False):
+def mean(x, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        x = cast(x, dtypes.to_dtype(dtype))
     _needs_float(x, "mean")
     return Mean.apply(x, axes=reduce_axes("mean", dim, x.shape), keepdim=keepdim)
 
@@ -216,12 +248,18 @@ def var(x, dim=None, correction=1, keepdim=False):
 
 
 def std(x, dim=None, correction=1, keepdim=False):
-    return var(x, dim, correction, keepdim) ** 0.5
+    _needs_float(x, "std")
+    if isinstance(dim, bool):  # torch's std(unbiased) overload
+        dim, correction = None, int(dim)
+    return Std.apply(x, axes=reduce_axes("std", dim, x.shape), correction=correction,
+                     keepdim=keepdim)
 
 
-def _check_nonempty(x, op):
-    if x.data.size == 0:
-        raise RuntimeError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+def _check_nonempty(x, op, axis=None):
+    """max/argmax need something to pick: the whole tensor, or the reduced `axis`."""
+    if x.data.size == 0 if axis is None or x.ndim == 0 else x.shape[axis] == 0:
+        where = "" if axis is None else f" along dim {axis}"
+        raise RuntimeError(f"{op}: cannot reduce an empty tensor of shape {x.shape}{where}")
 
 
 def amax_all(x, mode):
@@ -234,8 +272,8 @@ def amax_all(x, mode):
 
 def max_dim(x, dim, keepdim, mode):
     """(values, indices) of the max (or min) along `dim`."""
-    _check_nonempty(x, mode)
     axis = normalize_dim(mode, dim, x.shape)
+    _check_nonempty(x, mode, axis)
     xp = xp_of(x.data)
     data = x.data.reshape(1) if x.ndim == 0 else x.data
     index = (data.argmax if mode == "max" else data.argmin)(axis=axis if x.ndim else 0)
@@ -262,14 +300,15 @@ def min(x, dim=None, keepdim=False):
 
 def argext(x, dim, keepdim, op):
     """argmax/argmin: int64 indices of the first extreme value (flat when dim is None)."""
-    _check_nonempty(x, op)
     fn = x.data.argmax if op == "argmax" else x.data.argmin
     if dim is None:
+        _check_nonempty(x, op)
         out = fn()
         if keepdim:
             out = xp_of(x.data).asarray(out).reshape((1,) * x.ndim)
         return Tensor._wrap(xp_of(x.data).asarray(out, dtype=np.int64), x.device_str)
     axis = normalize_dim(op, dim, x.shape)
+    _check_nonempty(x, op, axis)
     if x.ndim == 0:
         return Tensor._wrap(xp_of(x.data).zeros((), dtype=np.int64), x.device_str)
     out = fn(axis=axis, keepdims=keepdim).astype(np.int64)
