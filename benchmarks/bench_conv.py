@@ -9,14 +9,20 @@ same thread count; the upstream gradient is a fixed random tensor. Prints median
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
-import numpy as np
+# What tinygrad_cv.threads sets when imported before NumPy (see its docstring): OpenBLAS
+# workers stop spin-waiting quickly. Set here too, since `import tinygrad_cv` loads NumPy
+# before that module. It applies to both frameworks' process alike.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-import tinygrad_cv as tc
-from tinygrad_cv.ops.conv import conv2d
-from tinygrad_cv.threads import set_num_threads
+import numpy as np  # noqa: E402
+
+import tinygrad_cv as tc  # noqa: E402
+from tinygrad_cv.ops.conv import conv2d  # noqa: E402
+from tinygrad_cv.threads import set_num_threads  # noqa: E402
 
 
 def ours_step(x, w, b, grad_out):

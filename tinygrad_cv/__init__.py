@@ -4,6 +4,8 @@
     from tinygrad_cv import Tensor, nn, optim
     from tinygrad_cv.nn import functional as F
 """
+# First, before NumPy loads: it sets the BLAS/Numba threading environment (see threads.py).
+from . import threads  # noqa: I001
 from . import accelerator, cuda, dtypes
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import device

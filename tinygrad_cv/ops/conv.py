@@ -9,11 +9,12 @@ forward and backward), `dcols = W^T @ dY` then col2im (scatter-add) gives dx, sk
 when the input needs no gradient. Groups are the `g` axis of the batched GEMM.
 
 Memory. The batch is cut into chunks so a column buffer stays under
-`COLUMN_BUDGET_BYTES`. On the CPU the column buffer lives in a per-thread workspace
-reused across calls (a fresh 40 MB buffer costs more in page faults than the im2col
-itself on this machine); workspaces above `WORKSPACE_KEEP_BYTES` are dropped after use,
-and nothing column-sized is referenced by the graph, so no buffer outlives the step's
-graph except that one bounded scratch area. `release_workspace()` frees it.
+`COLUMN_BUDGET_BYTES`. On the CPU the column buffer (and dW's per-sample partials) live
+in per-thread workspaces reused across calls: a fresh 40 MB buffer cost more in page
+faults than the im2col itself on this machine. Workspaces above `WORKSPACE_KEEP_BYTES`
+are dropped after use, and the graph references nothing column-sized (only the input
+and weight), so the only column memory that outlives a step is that bounded scratch
+area; `release_workspace()` frees it.
 
 The same op serves numpy and cupy; only the kernel module differs (`kernels_for`).
 """
@@ -166,23 +167,27 @@ def conv_geometry(input_shape, weight_shape, bias_shape, stride, padding, dilati
 _workspace = threading.local()
 
 
-def _column_buffer(xp, shape, dtype):
-    """A scratch array for columns: a reused per-thread workspace on the CPU, a fresh
-    pool allocation (CuPy's memory pool already reuses) on the GPU."""
+def _column_buffer(xp, shape, dtype, slot="columns"):
+    """A scratch array: on the CPU a per-thread workspace `slot` reused across calls
+    (no page faults after the first call); on the GPU a fresh allocation from CuPy's
+    memory pool, which already reuses memory."""
     if xp is not np:
         return xp.empty(shape, dtype=dtype)
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    buffer = getattr(_workspace, "buffer", None)
+    slots = getattr(_workspace, "slots", None)
+    if slots is None:
+        slots = _workspace.slots = {}
+    buffer = slots.get(slot)
     if buffer is None or buffer.nbytes < nbytes:
         buffer = np.empty(nbytes, dtype=np.uint8)
         if nbytes <= WORKSPACE_KEEP_BYTES:
-            _workspace.buffer = buffer
+            slots[slot] = buffer
     return buffer[:nbytes].view(dtype).reshape(shape)
 
 
 def release_workspace():
-    """Free this thread's column workspace (it is rebuilt on the next conv2d)."""
-    _workspace.buffer = None
+    """Free this thread's scratch buffers (they are rebuilt on the next conv2d)."""
+    _workspace.slots = {}
 
 
 def _chunk_size(geom, itemsize):
@@ -261,8 +266,11 @@ class Conv2d(Function):
                 cols = _columns(kernels, xp, x4[start:stop], geom)
                 cols_t = cols.reshape(stop - start, g, -1, geom.positions).transpose(
                     0, 1, 3, 2)
-                grad_w += xp.matmul(grad_chunk, cols_t).sum(axis=0)
-                del cols, cols_t
+                per_sample = _column_buffer(xp, (stop - start,) + grad_w.shape,
+                                            grad.dtype, slot="weight_grad")
+                xp.matmul(grad_chunk, cols_t, out=per_sample)
+                grad_w += per_sample.sum(axis=0)
+                del cols, cols_t, per_sample
             if need_x:
                 _input_grad_chunk(kernels, xp, weight_t, grad_chunk,
                                   grad_x[start:stop], geom)
