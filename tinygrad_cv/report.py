@@ -90,14 +90,16 @@ def mistakes_png(mistakes, class_names, columns=8, scale=3):
     return _png_bytes_from_image(sheet)
 
 
-def filters_png(weight, scale=8, columns=8):
-    """The first conv layer's filters (out, in, kh, kw), each scaled to its own range."""
+def filters_png(weight, tile=48, columns=8):
+    """The first conv layer's filters (out, in, kh, kw), each scaled to its own range and
+    enlarged to about `tile` pixels."""
     if weight is None:
         return None
     w = np.asarray(weight, dtype=np.float64).mean(axis=1)   # average over input channels
     count, kh, kw = w.shape
+    scale = max(1, tile // max(kh, kw))
     rows = (count + columns - 1) // columns
-    pad = 2
+    pad = 4
     sheet = Image.new("L", (columns * (kw * scale + pad), rows * (kh * scale + pad)), 255)
     for k in range(count):
         f = w[k]
