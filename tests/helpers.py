@@ -23,12 +23,18 @@ except ImportError:  # parity tests skip themselves
 requires_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed "
                                     "(pip install -e '.[torch]')")
 
-DEVICES = ["cpu"] + (["cuda"] if tc.cuda.is_available() else [])
-"""Devices every parametrised test runs on: cuda too when a GPU is present."""
+NO_CUDA_REASON = "no CUDA GPU / CuPy on this machine"
 
-device_params = pytest.mark.parametrize(
-    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-        not tc.cuda.is_available(), reason="no CUDA GPU / CuPy on this machine"))])
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not tc.cuda.is_available(), reason=NO_CUDA_REASON))]
+"""Every device, for `pytest.mark.parametrize("device", DEVICES)` and the `device` fixture
+of tests/conftest.py: "cuda" is a skipped variant (with the reason) on machines without a
+GPU, never silently absent. Prefer the fixture: a test just takes a `device` argument."""
+
+device_params = pytest.mark.parametrize("device", DEVICES)
+"""The same as the fixture, as a decorator (for tests that cannot take fixtures)."""
+
+requires_cuda = pytest.mark.skipif(not tc.cuda.is_available(), reason=NO_CUDA_REASON)
 
 
 def _outputs(out):

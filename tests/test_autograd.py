@@ -15,8 +15,8 @@ from tests.helpers import torch
 
 # ----------------------------------------------------------------------------- where grads go
 
-def test_grads_accumulate_into_leaves_only():
-    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+def test_grads_accumulate_into_leaves_only(device):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True, device=device)
     y = x * 3
     z = (y * y).sum()
     z.backward()
@@ -26,12 +26,13 @@ def test_grads_accumulate_into_leaves_only():
     assert not x.grad.requires_grad
 
 
-def test_view_ops_return_new_non_leaf_tensors():
+def test_view_ops_return_new_non_leaf_tensors(device):
     """Even a no-op reshape/permute/expand/pad is a new tensor in the graph, as in torch."""
-    x = tc.ones(2, 3, requires_grad=True)
+    x = tc.ones(2, 3, requires_grad=True, device=device)
     views = [x.reshape(2, 3), x.view(2, 3), x.permute(0, 1), x.expand(2, 3), x.squeeze(),
-             x.flatten(0, 0), tc.pad(x, (0, 0)), x.transpose(1, 1), tc.ones(3, requires_grad=True).T,
-             tc.ones(3, requires_grad=True).t()]
+             x.flatten(0, 0), tc.pad(x, (0, 0)), x.transpose(1, 1),
+             tc.ones(3, requires_grad=True, device=device).T,
+             tc.ones(3, requires_grad=True, device=device).t()]
     for y in views:
         assert y is not x and not y.is_leaf and y.grad_fn is not None
     sum(v.sum() for v in views[:8]).backward()
@@ -39,15 +40,15 @@ def test_view_ops_return_new_non_leaf_tensors():
     assert all(v.grad is None for v in views)
 
 
-def test_constant_inputs_get_no_grad():
-    x = tc.Tensor([1.0, 2.0], requires_grad=True)
-    c = tc.Tensor([3.0, 4.0])
+def test_constant_inputs_get_no_grad(device):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True, device=device)
+    c = tc.Tensor([3.0, 4.0], device=device)
     (x * c).sum().backward()
     assert c.grad is None and x.grad.tolist() == [3.0, 4.0]
 
 
-def test_accumulation_across_two_backward_calls():
-    x = tc.Tensor([1.0, -2.0], requires_grad=True)
+def test_accumulation_across_two_backward_calls(device):
+    x = tc.Tensor([1.0, -2.0], requires_grad=True, device=device)
     (x * x).sum().backward()
     (x * 5).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() + 5)
@@ -56,49 +57,53 @@ def test_accumulation_across_two_backward_calls():
     assert x.grad.tolist() == [5.0, 5.0]
 
 
-def test_backward_on_non_scalar_needs_gradient():
-    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+def test_backward_on_non_scalar_needs_gradient(device):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True, device=device)
     with pytest.raises(RuntimeError, match="scalar"):
         (x * 2).backward()
     assert x.grad is None
 
 
-def test_backward_with_explicit_gradient():
-    x = tc.Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+def test_backward_with_explicit_gradient(device):
+    x = tc.Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, device=device)
     y = x * x
-    y.backward(gradient=tc.Tensor([[1.0, 0.5], [0.0, -1.0]]))
+    y.backward(gradient=tc.Tensor([[1.0, 0.5], [0.0, -1.0]], device=device))
     np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() * [[1.0, 0.5], [0.0, -1.0]])
-    x2 = tc.Tensor([1.0, 2.0], requires_grad=True)
-    (x2 * 3).backward(np.array([1.0, 2.0]))
+    x2 = tc.Tensor([1.0, 2.0], requires_grad=True, device=device)
+    (x2 * 3).backward(tc.Tensor([1.0, 2.0], device=device))
     assert x2.grad.tolist() == [3.0, 6.0]
+    if device == "cpu":   # a host array as gradient (tensor.py wraps it on the CPU)
+        x2.grad = None
+        (x2 * 3).backward(np.array([1.0, 2.0]))
+        assert x2.grad.tolist() == [3.0, 6.0]
     with pytest.raises(RuntimeError, match="shape"):
-        (x2 * 3).backward(tc.Tensor([1.0, 2.0, 3.0]))
+        (x2 * 3).backward(tc.Tensor([1.0, 2.0, 3.0], device=device))
 
 
-def test_backward_of_size_one_tensor_and_leaf():
-    x = tc.Tensor([[2.0]], requires_grad=True)
+def test_backward_of_size_one_tensor_and_leaf(device):
+    x = tc.Tensor([[2.0]], requires_grad=True, device=device)
     (x * 3).backward()
     assert x.grad.tolist() == [[3.0]]
-    leaf = tc.Tensor(2.0, requires_grad=True)
+    leaf = tc.Tensor(2.0, requires_grad=True, device=device)
     leaf.backward()
     assert leaf.grad.item() == 1.0
 
 
-def test_backward_without_grad_errors():
+def test_backward_without_grad_errors(device):
     with pytest.raises(RuntimeError, match="grad"):
-        tc.Tensor([1.0]).sum().backward()
+        tc.Tensor([1.0], device=device).sum().backward()
 
 
-def test_second_backward_through_freed_graph_errors():
-    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+def test_second_backward_through_freed_graph_errors(device):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True, device=device)
     y = (x * x).exp().sum()
     y.backward()
     with pytest.raises(RuntimeError, match="second time|retain_graph"):
         y.backward()
 
 
-def test_retain_graph_allows_second_backward():
-    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+def test_retain_graph_allows_second_backward(device):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True, device=device)
     y = (x * x).exp().sum()
     y.backward(retain_graph=True)
     g1 = x.grad.numpy().copy()
@@ -106,10 +111,10 @@ def test_retain_graph_allows_second_backward():
     np.testing.assert_allclose(x.grad.numpy(), 2 * g1, rtol=1e-6)
 
 
-def test_shared_subgraph_gets_all_contributions():
+def test_shared_subgraph_gets_all_contributions(device):
     """A node consumed by the root and by another node it feeds (diamond in any order)."""
     for order in (0, 1):
-        x = tc.Tensor([1.0], requires_grad=True)
+        x = tc.Tensor([1.0], requires_grad=True, device=device)
         b = x.exp()
         a = b * 2
         r = b + a if order == 0 else a + b
@@ -117,8 +122,8 @@ def test_shared_subgraph_gets_all_contributions():
         np.testing.assert_allclose(x.grad.numpy(), [3 * np.e], rtol=1e-6)
 
 
-def test_same_tensor_used_many_times():
-    x = tc.Tensor([2.0], requires_grad=True)
+def test_same_tensor_used_many_times(device):
+    x = tc.Tensor([2.0], requires_grad=True, device=device)
     y = x * x * x + x * 4 - x / x
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [3 * 4 + 4], rtol=1e-6)

@@ -418,6 +418,22 @@ def test_sequential_order_dtypes_and_shapes():
     assert isinstance(a, tc.Tensor) and a.device == "cpu"
 
 
+def test_batches_are_moved_to_the_device_by_the_caller_once_per_batch(device):
+    """The loader yields CPU tensors; `.to(device)` once per batch moves them (the
+    training loop's pattern), and the transforms then run on that device."""
+    loader = DataLoader(range_dataset(7), batch_size=4)
+    seen = []
+    for a, b in loader:
+        assert a.device == "cpu" and b.device == "cpu"
+        a, b = a.to(device), b.to(device)
+        assert a.device == device and b.device == device
+        seen += a.numpy().tolist()
+    assert seen == list(range(7))
+    images = tc.Tensor(np.full((2, 1, 3, 3), 0.75, np.float32), device=device)
+    out = T.Normalize((0.5,), (0.25,))(images)
+    assert out.device == device and np.allclose(out.numpy(), 1.0)
+
+
 def test_shuffle_covers_every_sample_once_and_reshuffles_each_epoch():
     loader = DataLoader(range_dataset(100), batch_size=16, shuffle=True, seed=3)
     first, second = epoch_indices(loader), epoch_indices(loader)

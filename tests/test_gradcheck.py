@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tinygrad_cv as tc
-from tests.helpers import DEVICES, gradcheck
+from tests.helpers import gradcheck
 
 rng = np.random.default_rng(7)
 
@@ -160,7 +160,6 @@ GRADCHECKS = [
 LOOSE = {"cast_float32_roundtrip": dict(eps=1e-3, atol=1e-4, rtol=1e-3)}
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("fn,inputs,name", [pytest.param(c[1], c[2], c[0], id=c[0])
                                             for c in GRADCHECKS])
 def test_gradcheck(fn, inputs, name, device):

@@ -177,10 +177,16 @@ def test_train_eval_flags_are_per_module():
     assert all(m.training for m in model.modules())
 
 
-def test_zero_grad_apply_and_to_keep_identity():
+def test_zero_grad_apply_and_to_keep_identity(device):
     model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
     params = list(model.parameters())
-    model(tc.randn(4, 3)).sum().backward()
+    buffers = list(model.buffers())
+    assert model.to(device) is model
+    assert all(a is b for a, b in zip(params, model.parameters()))
+    assert all(a is b for a, b in zip(buffers, model.buffers()))
+    assert all(t.device == device for t in params + buffers)
+    model(tc.randn(4, 3, device=device)).sum().backward()
+    assert all(p.grad.device == device for p in params)
     assert all(p.grad is not None for p in params)
     model.zero_grad(set_to_none=False)
     assert all(not np.any(p.grad.numpy()) for p in params)
@@ -188,6 +194,7 @@ def test_zero_grad_apply_and_to_keep_identity():
     assert all(p.grad is None for p in params)
     assert model.to("cpu") is model
     assert all(a is b for a, b in zip(params, model.parameters()))
+    assert all(t.device == "cpu" for t in params + buffers)
     model.double()
     assert all(p.dtype == np.float64 for p in model.parameters())
     assert model[1].num_batches_tracked.dtype == np.int64       # integer buffers stay
@@ -303,10 +310,12 @@ def test_load_state_dict_errors_change_nothing():
 
 # ----------------------------------------------------------------------------- layer parity
 
-def module_parity(ours, theirs, x, atol=1e-5, rtol=1e-4):
-    """Copy torch's weights into ours, then compare output, input grad and every param grad."""
+def module_parity(ours, theirs, x, atol=1e-5, rtol=1e-4, device="cpu"):
+    """Copy torch's weights into ours, then compare output, input grad and every param grad
+    (ours on `device`: moved there after the copy, so `Module.to` is exercised too)."""
     torch_copy_into_ours(ours, theirs)
-    xt = tc.Tensor(x, requires_grad=True)
+    ours.to(device)
+    xt = tc.Tensor(x, requires_grad=True, device=device)
     xth = torch.tensor(x, requires_grad=True)
     out, out_th = ours(xt), theirs(xth)
     np.testing.assert_allclose(out.numpy(), out_th.detach().numpy(), atol=atol, rtol=rtol)
@@ -362,26 +371,28 @@ CONV_LAYERS = [
 
 @requires_torch
 @pytest.mark.parametrize("build, shape", LAYERS)
-def test_layer_matches_torch(build, shape):
-    module_parity(build(nn), build(torch.nn), rng.standard_normal(shape).astype(np.float32))
+def test_layer_matches_torch(build, shape, device):
+    module_parity(build(nn), build(torch.nn), rng.standard_normal(shape).astype(np.float32),
+                  device=device)
 
 
 @requires_torch
 @requires_conv
 @pytest.mark.parametrize("build, shape", CONV_LAYERS)
-def test_conv_pool_layer_matches_torch(build, shape):
+def test_conv_pool_layer_matches_torch(build, shape, device):
     module_parity(build(nn), build(torch.nn), rng.standard_normal(shape).astype(np.float32),
-                  atol=1e-4)
+                  atol=1e-4, device=device)
 
 
 @requires_torch
 @requires_conv
-def test_mnist_net_training_step_grads_match_torch():
+def test_mnist_net_training_step_grads_match_torch(device):
     theirs, ours = mnist_net(torch.nn).eval(), mnist_net(nn).eval()   # eval: no dropout
     x = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, 4)
     torch_copy_into_ours(ours, theirs)
-    loss = F.nll_loss(ours(tc.Tensor(x)), tc.Tensor(y))
+    ours.to(device)
+    loss = F.nll_loss(ours(tc.Tensor(x, device=device)), tc.Tensor(y, device=device))
     loss_th = torch.nn.functional.nll_loss(theirs(torch.tensor(x)), torch.tensor(y))
     loss.backward()
     loss_th.backward()
@@ -422,12 +433,13 @@ def test_functional_forms_match_torch():
     (lambda nn, m: nn.BatchNorm1d(3, momentum=m, eps=1e-3), (5, 3, 7)),
     (lambda nn, m: nn.BatchNorm2d(3, momentum=m, affine=False), (4, 3, 5, 6)),
 ])
-def test_batchnorm_running_stats_match_torch_over_steps(build, shape, momentum):
+def test_batchnorm_running_stats_match_torch_over_steps(build, shape, momentum, device):
     ours, theirs = build(nn, momentum), build(torch.nn, momentum)
     torch_copy_into_ours(ours, theirs)
+    ours.to(device)
     for step in range(4):
         x = (rng.standard_normal(shape) * (step + 1) + step).astype(np.float32)
-        out, out_th = ours(tc.Tensor(x)), theirs(torch.tensor(x))
+        out, out_th = ours(tc.Tensor(x, device=device)), theirs(torch.tensor(x))
         np.testing.assert_allclose(out.numpy(), out_th.detach().numpy(), atol=1e-5)
     for name, buf in theirs.named_buffers():
         np.testing.assert_allclose(dict(ours.named_buffers())[name].numpy(), buf.numpy(),
@@ -435,7 +447,7 @@ def test_batchnorm_running_stats_match_torch_over_steps(build, shape, momentum):
     assert int(ours.num_batches_tracked.item()) == 4
     ours.eval(), theirs.eval()
     x = rng.standard_normal(shape).astype(np.float32)
-    module_parity(ours, theirs, x)         # eval: running stats, grads through them
+    module_parity(ours, theirs, x, device=device)   # eval: running stats, grads through them
     assert int(ours.num_batches_tracked.item()) == 4
 
 
@@ -448,13 +460,16 @@ def test_batchnorm_without_running_stats_uses_batch_stats_in_eval():
     module_parity(ours, theirs, rng.standard_normal((3, 2, 4, 4)).astype(np.float32))
 
 
-def test_batchnorm_gradcheck_float64():
+def test_batchnorm_gradcheck_float64(device):
     from tests.helpers import gradcheck
-    rm, rv = tc.zeros(3, dtype=np.float64), tc.ones(3, dtype=np.float64)
+    rm = tc.zeros(3, dtype=np.float64, device=device)
+    rv = tc.ones(3, dtype=np.float64, device=device)
     gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=True),
-              rng.standard_normal((4, 3, 2, 2)), rng.standard_normal(3), rng.standard_normal(3))
+              rng.standard_normal((4, 3, 2, 2)), rng.standard_normal(3), rng.standard_normal(3),
+              device=device)
     gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False),
-              rng.standard_normal((4, 3)), rng.standard_normal(3), rng.standard_normal(3))
+              rng.standard_normal((4, 3)), rng.standard_normal(3), rng.standard_normal(3),
+              device=device)
 
 
 def test_batchnorm_bad_input_changes_nothing():
@@ -475,10 +490,10 @@ def test_batchnorm_bad_input_changes_nothing():
 
 # ----------------------------------------------------------------------------- dropout
 
-def test_dropout_statistics_scaling_and_eval_identity():
+def test_dropout_statistics_scaling_and_eval_identity(device):
     tc.manual_seed(0)
     drop = nn.Dropout(0.25)
-    x = tc.ones(200, 500, requires_grad=True)
+    x = tc.ones(200, 500, requires_grad=True, device=device)
     y = drop(x)
     values = y.numpy()
     zero_fraction = np.mean(values == 0)
@@ -493,11 +508,11 @@ def test_dropout_statistics_scaling_and_eval_identity():
     assert np.all(F.dropout(x, 1.0).numpy() == 0)
 
 
-def test_dropout_is_seeded():
+def test_dropout_is_seeded(device):
     tc.manual_seed(123)
-    a = nn.Dropout()(tc.ones(50)).numpy()
+    a = nn.Dropout()(tc.ones(50, device=device)).numpy()
     tc.manual_seed(123)
-    b = nn.Dropout()(tc.ones(50)).numpy()
+    b = nn.Dropout()(tc.ones(50, device=device)).numpy()
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="between 0 and 1"):
         nn.Dropout(1.5)
@@ -525,9 +540,9 @@ def test_default_init_distributions_follow_torch_formulas():
     assert np.all(bn.running_var.numpy() == 1) and bn.num_batches_tracked.item() == 0
 
 
-def test_init_functions():
+def test_init_functions(device):
     tc.manual_seed(1)
-    t = tc.empty(200, 100, 3, 3)
+    t = tc.empty(200, 100, 3, 3, device=device)
     fan_in, fan_out = 100 * 9, 200 * 9
     init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu")
     assert abs(t.numpy().std() - math.sqrt(2 / fan_out)) < 0.01 * math.sqrt(2 / fan_out)

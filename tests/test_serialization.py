@@ -13,7 +13,7 @@ import safetensors.numpy
 from tinygrad_cv import optim, serialization
 from tinygrad_cv.serialization import load, save
 from tinygrad_cv.tensor import Tensor
-from tests.helpers import device_params, requires_torch, torch
+from tests.helpers import requires_torch, torch
 
 DTYPES = [np.float32, np.float64, np.int64, np.int32, np.uint8, np.float16, np.bool_]
 
@@ -41,7 +41,6 @@ def assert_same_tensors(loaded, original):
 
 
 # ----------------------------------------------------------------------------- round trips
-@device_params
 def test_flat_state_dict_round_trip_keeps_keys_order_dtypes_and_shapes(tmp_path, device):
     sd = sample_state_dict(device)
     path = tmp_path / "model.safetensors"
@@ -62,12 +61,11 @@ def test_round_trip_of_every_dtype_and_shape(tmp_path, dtype, shape):
     np.testing.assert_array_equal(out.numpy(), arr)
 
 
-def test_parameters_and_non_contiguous_tensors_save(tmp_path):
+def test_parameters_and_non_contiguous_tensors_save(tmp_path, device):
     from tinygrad_cv.nn.parameter import Parameter
     base = np.arange(12, dtype=np.float32).reshape(3, 4)
-    weight = Parameter(Tensor(base))
-    transposed = Tensor(base)
-    transposed.data = base.T            # a non-contiguous view, as a transpose op gives
+    weight = Parameter(Tensor(base, device=device))
+    transposed = Tensor(base, device=device).T   # a non-contiguous view
     save({"weight": weight, "t": transposed}, tmp_path / "p.st")
     loaded = load(tmp_path / "p.st")
     np.testing.assert_array_equal(loaded["weight"].numpy(), base)
@@ -130,7 +128,6 @@ def test_layout_is_documented_plain_safetensors(tmp_path):
         assert serialization.STRUCTURE_METADATA in f.metadata()
 
 
-@device_params
 def test_map_location(tmp_path, device):
     save(sample_state_dict(), tmp_path / "m.st")
     loaded = load(tmp_path / "m.st", map_location=device)
@@ -147,14 +144,14 @@ def test_map_location(tmp_path, device):
     lambda p: optim.AdamW(p),
     lambda p: optim.Adadelta(p, weight_decay=0.1),
 ], ids=["SGD", "Adam", "AdamW", "Adadelta"])
-def test_optimizer_state_dict_round_trip(tmp_path, make):
+def test_optimizer_state_dict_round_trip(tmp_path, make, device):
     rng = np.random.default_rng(2)
-    params = [Tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
-              for s in [(3, 2), (2,)]]
+    params = [Tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True,
+                     device=device) for s in [(3, 2), (2,)]]
     opt = make(params)
     for _ in range(3):
         for p in params:
-            p.grad = Tensor(rng.standard_normal(p.shape).astype(np.float32))
+            p.grad = Tensor(rng.standard_normal(p.shape).astype(np.float32), device=device)
         opt.step()
     sd = opt.state_dict()
     save(sd, tmp_path / "opt.st")
@@ -167,7 +164,11 @@ def test_optimizer_state_dict_round_trip(tmp_path, make):
             assert out["state"][index][key].dtype == value.dtype
             assert out["state"][index][key].shape == value.shape
             np.testing.assert_array_equal(out["state"][index][key].numpy(), value.numpy())
-    make(params).load_state_dict(out)     # loads cleanly into a fresh optimizer
+    fresh = make(params)
+    fresh.load_state_dict(out)            # loads cleanly into a fresh optimizer ...
+    for values in fresh.state.values():   # ... with the state on the params' device
+        for key, value in values.items():
+            assert value.device == ("cpu" if key == "step" else device), key
 
 
 # ----------------------------------------------------------------------------- PyTorch

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tinygrad_cv as tc
-from tests.helpers import DEVICES, requires_torch, torch, torch_parity
+from tests.helpers import requires_torch, torch, torch_parity
 
 rng = np.random.default_rng(1234)
 
@@ -121,8 +121,8 @@ CONFIGS = [
     ("minimum_ties", lambda m, x, y: x.minimum(y), [TIES, np.float32(2.0) + 0 * TIES]),
     ("max_other", lambda m, x, y: x.max(y), [N(3, 4), N(3, 4)]),
     ("min_other", lambda m, x, y: m.min(x, y), [N(3, 4), N(3, 4)]),
-    ("where", lambda m, x, y: m.where(m.tensor(MASK), x, y), [N(3, 4), N(3, 4)]),
-    ("where_bcast", lambda m, x, y: m.where(m.tensor(MASK), x, y), [N(4), N(3, 1)]),
+    ("where", lambda m, x, y: m.where(m.tensor(MASK, device=x.device), x, y), [N(3, 4), N(3, 4)]),
+    ("where_bcast", lambda m, x, y: m.where(m.tensor(MASK, device=x.device), x, y), [N(4), N(3, 1)]),
     ("where_cond_from_x", lambda m, x: m.where(x > 0, x, x * 0.1), [N(3, 4)]),
     ("where_scalar_other", lambda m, x: m.where(x > 0, x, 0.0), [N(3, 4)]),
     ("where_method", lambda m, x, y: x.where(x > 0, y), [N(3, 4), N(4)]),
@@ -243,7 +243,7 @@ CONFIGS = [
     ("getitem_bool_mask", lambda m, x, b: x[b], [N(3, 4), MASK]),
     ("getitem_bool_rows", lambda m, x, b: x[b], [N(3, 4), np.array([True, False, True])]),
     ("getitem_bool_cond", lambda m, x: x[x > 0], [N(3, 4)]),
-    ("getitem_bool_then_slice", lambda m, x: x[m.tensor([True, False, True]), 1:], [N(3, 4)]),
+    ("getitem_bool_then_slice", lambda m, x: x[m.tensor([True, False, True], device=x.device), 1:], [N(3, 4)]),
     ("getitem_mixed", lambda m, x: x[None, 1, ..., [0, 2]], [N(3, 4, 5)]),
     # ---------------------------------------------------------------- cat / stack / pad
     ("cat", lambda m, x, y: m.cat([x, y]), [N(2, 3), N(4, 3)]),
@@ -310,7 +310,7 @@ CONFIGS = [
     ("getitem_bool_0d", lambda m, x: x[x.sum() > -100], [N(3)]),
     ("getitem_bool_0d_false", lambda m, x: x[x.sum() > 100], [N(3)]),
     ("getitem_tuple_index", lambda m, x: x[(0, 2), ], [N(3, 2)]),
-    ("getitem_int_tensor_0d", lambda m, x: x[m.tensor(1), :, [0, 2]], [N(2, 3, 4)]),
+    ("getitem_int_tensor_0d", lambda m, x: x[m.tensor(1, device=x.device), :, [0, 2]], [N(2, 3, 4)]),
     ("getitem_adv_bcast", lambda m, x: x[[[0], [2]], [1, 0, 1]], [N(3, 2)]),
     ("getitem_slice_oob", lambda m, x: x[1:10, -10:], [N(3, 2)]),
     ("index_select_0d_index", lambda m, x, i: m.index_select(x, 0, i), [N(2, 3), np.array(1)]),
@@ -331,7 +331,6 @@ CONFIGS = [
 
 @requires_torch
 @pytest.mark.filterwarnings("ignore:.*degrees of freedom")
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("fn,inputs", [pytest.param(c[1], c[2], id=c[0]) for c in CONFIGS])
 def test_op_matches_torch(fn, inputs, device):
     torch_parity(lambda *t: fn(tc, *t), lambda *t: fn(torch, *t), *inputs, device=device)
@@ -340,47 +339,49 @@ def test_op_matches_torch(fn, inputs, device):
 @requires_torch
 @pytest.mark.filterwarnings("ignore:.*degrees of freedom")
 @pytest.mark.parametrize("fn,inputs", [pytest.param(c[1], c[2], id=c[0]) for c in CONFIGS])
-def test_op_matches_torch_float64(fn, inputs):
+def test_op_matches_torch_float64(fn, inputs, device):
     """The same table in float64: a much tighter check of the formulas themselves."""
     inputs = [a.astype(np.float64) if a.dtype == np.float32 else a for a in inputs]
-    torch_parity(lambda *t: fn(tc, *t), lambda *t: fn(torch, *t), *inputs, atol=1e-10, rtol=1e-9)
+    torch_parity(lambda *t: fn(tc, *t), lambda *t: fn(torch, *t), *inputs, atol=1e-10, rtol=1e-9,
+                 device=device)
 
 
 # ----------------------------------------------------------------------------- special values
 
 @requires_torch
 @pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
-def test_softmax_family_huge_logits_finite(op):
-    x = tc.Tensor(BIG, requires_grad=True)
+def test_softmax_family_huge_logits_finite(op, device):
+    x = tc.Tensor(BIG, requires_grad=True, device=device)
     out = getattr(x, op)(1)
     assert np.all(np.isfinite(out.numpy())), f"{op} of +-1e4 logits is not finite"
     ((out + 1) ** 2).mean().backward()
     assert np.all(np.isfinite(x.grad.numpy())), f"{op} gradient of +-1e4 logits is not finite"
 
 
-def test_relu_grad_at_zero_is_zero():
-    x = tc.Tensor([-1.0, 0.0, 2.0], requires_grad=True)
+def test_relu_grad_at_zero_is_zero(device):
+    x = tc.Tensor([-1.0, 0.0, 2.0], requires_grad=True, device=device)
     x.relu().sum().backward()
     assert x.grad.tolist() == [0.0, 0.0, 1.0]
 
 
-def test_max_dim_ties_one_index_full_max_splits():
-    x = tc.Tensor([[1.0, 3.0, 3.0]], requires_grad=True)
+def test_max_dim_ties_one_index_full_max_splits(device):
+    x = tc.Tensor([[1.0, 3.0, 3.0]], requires_grad=True, device=device)
     values, indices = x.max(1)
     assert indices.tolist() == [1] and values.tolist() == [3.0]
     values.sum().backward()
     assert x.grad.tolist() == [[0.0, 1.0, 0.0]]
-    y = tc.Tensor([[1.0, 3.0, 3.0]], requires_grad=True)
+    y = tc.Tensor([[1.0, 3.0, 3.0]], requires_grad=True, device=device)
     y.max().backward()
     assert y.grad.tolist() == [[0.0, 0.5, 0.5]]
-    a, b = tc.Tensor([2.0], requires_grad=True), tc.Tensor([2.0], requires_grad=True)
+    a = tc.Tensor([2.0], requires_grad=True, device=device)
+    b = tc.Tensor([2.0], requires_grad=True, device=device)
     tc.maximum(a, b).sum().backward()
     assert a.grad.tolist() == [0.5] and b.grad.tolist() == [0.5]
 
 
-def test_max_dim_returns_named_tuple():
-    values, indices = tc.Tensor([[1.0, 5.0], [7.0, 2.0]]).max(dim=1)
-    r = tc.Tensor([[1.0, 5.0], [7.0, 2.0]]).max(dim=1)
+def test_max_dim_returns_named_tuple(device):
+    values, indices = tc.Tensor([[1.0, 5.0], [7.0, 2.0]], device=device).max(dim=1)
+    r = tc.Tensor([[1.0, 5.0], [7.0, 2.0]], device=device).max(dim=1)
     assert r.values.tolist() == [5.0, 7.0] and r.indices.tolist() == [1, 0]
     assert indices.dtype == np.int64
 
@@ -548,16 +549,16 @@ def test_factory_matches_torch(fn):
     assert not ours.requires_grad and ours.is_leaf and ours.device == "cpu"
 
 
-def test_factory_keywords():
+def test_factory_keywords(device):
     for make in (lambda **k: tc.zeros(2, 3, **k), lambda **k: tc.ones(2, **k),
                  lambda **k: tc.rand(4, **k), lambda **k: tc.randn(2, 2, **k),
                  lambda **k: tc.full((2,), 3.0, **k), lambda **k: tc.eye(2, **k),
                  lambda **k: tc.arange(0.0, 3.0, **k), lambda **k: tc.empty(3, **k),
                  lambda **k: tc.zeros_like(tc.ones(2), **k),
                  lambda **k: tc.ones_like(tc.ones(2), **k)):
-        t = make(dtype=tc.float64, device="cpu", requires_grad=True)
-        assert t.dtype == np.float64 and t.requires_grad and t.is_leaf and t.device == "cpu"
-        assert str(t.device) == "cpu"
+        t = make(dtype=tc.float64, device=device, requires_grad=True)
+        assert t.dtype == np.float64 and t.requires_grad and t.is_leaf and t.device == device
+        assert str(t.device) == str(tc.device(device))
 
 
 def test_rand_randn_ranges_and_seed():

@@ -28,11 +28,30 @@ def initial_seed():
     return _seed
 
 
+class _CupyGenerator:
+    """CuPy's `Generator` with the NumPy methods the library uses that CuPy lacks
+    (`normal`); everything else is delegated unchanged."""
+
+    __slots__ = ("_gen",)
+
+    def __init__(self, gen):
+        self._gen = gen
+
+    def normal(self, loc=0.0, scale=1.0, size=None):
+        return loc + scale * self._gen.standard_normal(size)
+
+    def __getattr__(self, name):
+        return getattr(self._gen, name)
+
+
 def generator_for(dev: str):
     """The generator of a canonical device: numpy's on "cpu", cupy's on "cuda:N"."""
     gen = _generators.get(dev)
     if gen is None:
         xp = array_module(dev)
-        gen = xp.random.default_rng(_seed)
+        if xp is np:
+            gen = np.random.default_rng(_seed)
+        else:
+            gen = _CupyGenerator(xp.random.default_rng(_seed))
         _generators[dev] = gen
     return gen

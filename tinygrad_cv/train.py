@@ -61,28 +61,31 @@ def train_epoch(model, loader, optimizer, device="cpu", epoch=1, loss_fn=F.cross
     total = len(loader.dataset) if hasattr(loader, "dataset") else None
     bar = tqdm(total=total, desc=f"epoch {epoch}", unit="img", unit_scale=True,
                disable=not progress, leave=False, dynamic_ncols=True)
-    loss_sum, seen, start = 0.0, 0, time.perf_counter()
+    # The running loss stays on the model's device; reading it (`.item()`) waits for the
+    # GPU, so it is read only every 10 batches, not every step.
+    loss_sum, seen, start = None, 0, time.perf_counter()
     for batch_idx, (data, target) in enumerate(loader):
         data, target = data.to(device), target.to(device)
         optimizer.zero_grad()
         loss = loss_fn(model(data), target)
         loss.backward()
         optimizer.step()
-        value = loss.item()
-        loss_sum += value * len(data)
+        batch_loss = loss.detach() * len(data)
+        loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
         seen += len(data)
         bar.update(len(data))
-        if batch_idx % 10 == 0:
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
+        if progress and batch_idx % 10 == 0:
+            bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}")
         if log_interval and batch_idx % log_interval == 0:
             line = (f"Train Epoch: {epoch} [{seen}/{total} "
-                    f"({100.0 * seen / total:.0f}%)]\tLoss: {value:.6f}")
+                    f"({100.0 * seen / total:.0f}%)]\tLoss: {loss.item():.6f}")
             (bar.write if progress else print)(line)
         if dry_run:
             break
     bar.close()
     seconds = time.perf_counter() - start
-    return loss_sum / max(seen, 1), seen / seconds if seconds > 0 else 0.0
+    mean_loss = loss_sum.item() / seen if seen else float("nan")
+    return mean_loss, seen / seconds if seconds > 0 else 0.0
 
 
 @no_grad()

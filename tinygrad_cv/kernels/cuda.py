@@ -293,8 +293,9 @@ def _kernel(name, dtype):
         import cupy
 
         c_type = "float" if dtype == np.float32 else "double"
-        module = cupy.RawModule(code=_SOURCE.replace("TYPE", c_type, 1),
-                                options=("--std=c++11",))
+        # NVRTC's default language standard (C++17) is used: the source needs nothing
+        # newer than C++11, and older -std values are being dropped by newer toolkits.
+        module = cupy.RawModule(code=_SOURCE.replace("TYPE", c_type, 1))
         _modules[dtype.name] = module
     return module.get_function(name)
 

@@ -84,17 +84,17 @@ class _BatchNorm(Module):
         use_batch_stats = self.training or self.running_mean is None
         update = self.training and self.track_running_stats
         factor = 0.0 if self.momentum is None else self.momentum
-        if update and self.num_batches_tracked is not None:
-            count = int(self.num_batches_tracked.item()) + 1
-            if self.momentum is None:
-                factor = 1.0 / count
+        if update and self.num_batches_tracked is not None and self.momentum is None:
+            # The cumulative average needs the count on the host: one sync per step on a
+            # GPU, only for momentum=None (as in PyTorch). The default path never syncs.
+            factor = 1.0 / (int(self.num_batches_tracked.item()) + 1)
         result = F.batch_norm(
             input,
             self.running_mean if (not self.training or self.track_running_stats) else None,
             self.running_var if (not self.training or self.track_running_stats) else None,
             self.weight, self.bias, use_batch_stats, factor, self.eps)
         if update and self.num_batches_tracked is not None:
-            self.num_batches_tracked.data[...] = count
+            self.num_batches_tracked.data += 1      # in place on its device, no sync
         return result
 
     def extra_repr(self):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd import Function
-from ..backend import array_module, is_device_array, transfer, xp_of
+from ..backend import array_module, device_of_array, is_device_array, transfer, xp_of
 from ..tensor import Tensor
 
 
@@ -243,7 +243,11 @@ def _is_advanced(idx):
 
 
 def _check_bounds(idx, shape):
-    """Raise for out-of-range integer index arrays (CuPy would wrap them silently)."""
+    """Raise for out-of-range integer index arrays (CuPy would wrap them silently).
+
+    GPU only, and a deliberate host sync (one min/max read per index array): the price
+    of PyTorch's IndexError instead of silently wrong values. Not on the training path
+    of the bundled models (losses gather targets without it)."""
     dim = 0
     for p in idx:
         if p is None or (is_device_array(p) and p.dtype.kind == "b"):
@@ -351,6 +355,7 @@ def index_select(x, dim, index):
     if idx.ndim != 1 or idx.dtype.kind not in "iu":
         raise IndexError(f"index_select: index must be a 1-D integer tensor, got shape "
                          f"{tuple(idx.shape)} dtype {idx.dtype}")
+    # An error check, and on a GPU a host sync (CuPy would wrap bad indices silently).
     if idx.size and (int(idx.min()) < -x.shape[axis] or int(idx.max()) >= x.shape[axis]):
         raise IndexError(f"index_select: index out of range for dim {axis} of size "
                          f"{x.shape[axis]} (tensor shape {x.shape})")
@@ -368,7 +373,7 @@ class Cat(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        bounds = np.cumsum(ctx.sizes)[:-1]
+        bounds = np.cumsum(ctx.sizes)[:-1].tolist()    # host ints: no device array made
         parts = xp_of(grad).split(grad, bounds, axis=ctx.axis)
         return tuple(p if need else None for p, need in zip(parts, ctx.needs_input_grad))
 
@@ -510,7 +515,7 @@ class ToDevice(Function):
 
     @staticmethod
     def forward(ctx, a, device):
-        ctx.source = "cpu" if isinstance(a, np.ndarray) else f"cuda:{a.device.id}"
+        ctx.source = device_of_array(a)
         return transfer(a, device)
 
     @staticmethod

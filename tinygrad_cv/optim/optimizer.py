@@ -3,7 +3,9 @@
 Parameters are organised in *param groups*: dicts holding a list of tensors under
 'params' plus the hyperparameters (lr, momentum, ...) that apply to them; missing
 hyperparameters are filled in from the optimizer's defaults. Per-parameter state (momentum
-buffers, Adam's moments) lives in `self.state[param]`, as Tensors on the param's device.
+buffers, Adam's moments) lives in `self.state[param]`, as Tensors on the param's device:
+it is created there, and state that predates a move of its param (`model.to("cuda")`
+after some steps) is moved lazily to the param's new device at the next `step()`.
 
 `state_dict()` has PyTorch's structure, so code that inspects or stores it works unchanged:
 
@@ -40,10 +42,11 @@ required = _RequiredParameter()
 
 
 def state_tensor_like(param, fill=0.0):
-    """A new state Tensor of the param's shape, dtype and device, filled with `fill`."""
+    """A new state Tensor of the param's shape, dtype and device, filled with `fill`
+    (allocated directly on that device: no host array, no copy)."""
     xp = array_module(param.device_str)
-    return Tensor(xp.full(param.data.shape, fill, dtype=param.data.dtype),
-                  dtype=param.data.dtype, device=param.device_str)
+    return Tensor._wrap(xp.full(param.data.shape, fill, dtype=param.data.dtype),
+                        param.device_str)
 
 
 def step_counter():
@@ -166,8 +169,26 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            self._state_follows_params(group)
             self._update_group(group)
         return loss
+
+    def _state_follows_params(self, group):
+        """Move state created before its param moved (`model.to("cuda")` after some steps,
+        or after `load_state_dict`) to the param's device, once, on the next step.
+
+        State is otherwise always created on its param's device, so this is a no-op
+        check per state tensor (no transfer, no sync) in the usual loop. 'step' counters
+        stay on the CPU, as in PyTorch."""
+        for p in group["params"]:
+            values = self.state.get(p)
+            if not values:
+                continue
+            for name, value in values.items():
+                if isinstance(value, Tensor) and name != "step" \
+                        and value.device_str != p.device_str:
+                    values[name] = Tensor._wrap(transfer(value.data, p.device_str),
+                                                p.device_str)
 
     def _update_group(self, group):
         raise NotImplementedError(f"{type(self).__name__} does not implement _update_group")
