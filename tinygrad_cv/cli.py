@@ -78,7 +78,8 @@ def cmd_train(args):
         from .report import write_report
         path = write_report(args.report, history, last, model, CLASS_NAMES[args.dataset],
                             title=f"{args.model} on {args.dataset}",
-                            details={k: v for k, v in vars(args).items() if k != "func"})
+                            details={**{k: v for k, v in vars(args).items() if k != "func"},
+                                     "lr": lr})
         print(f"report written to {path}")
     return 0
 
