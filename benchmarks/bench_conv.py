@@ -16,7 +16,7 @@ import time
 # What tinygrad_cv.threads sets when imported before NumPy (see its docstring): OpenBLAS
 # workers stop spin-waiting quickly. Set here too, since `import tinygrad_cv` loads NumPy
 # before that module. It applies to both frameworks' process alike.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 import numpy as np  # noqa: E402
 

@@ -461,12 +461,12 @@ def print_report(results):
 
 def run_benchmark(args):
     """The whole benchmark in this process; returns the results dict."""
-    torch = common.import_torch() if "torch" in args.framework_list else None
-    try:
-        import tinygrad_cv  # noqa: F401
+    try:    # first: PyTorch imports NumPy, and tinygrad_cv.threads must set
+        import tinygrad_cv  # noqa: F401   # OpenBLAS's environment before NumPy loads
     except Exception as exc:
         print(f"tinygrad_cv does not import ({exc}); showing PyTorch only")
         args.framework_list = [f for f in args.framework_list if f != "ours"]
+    torch = common.import_torch() if "torch" in args.framework_list else None
     thread_setting = common.apply_thread_limits(args.threads, torch)
     info = common.machine_info(args.threads, args.device, torch)
     info["thread_setting"] = thread_setting

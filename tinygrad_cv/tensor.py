@@ -243,7 +243,7 @@ class Tensor:
             if g.device_str != self.device_str:
                 raise RuntimeError(f"backward: gradient is on {g.device_str} but the tensor "
                                    f"is on {self.device_str}")
-            grad = g.data.astype(self.dtype, copy=True)
+            grad = g.data.astype(self.dtype, copy=False)  # the engine copies if it must
         run_backward(self._node(), grad, retain_graph=retain_graph)
 
     def zero_(self):

@@ -6,22 +6,30 @@ BLAS library under NumPy (the GEMMs). `set_num_threads(n)` sets both, the BLAS o
 
 The pools alternate many times per training step, so idle threads must get off the
 cores quickly. Measured here (2 cores, conv2d forward+backward of the MNIST CNN's second
-layer): with Numba's OpenMP layer and OpenBLAS's default 0.1 s spin-wait the step took
-90-2000 ms (threads of one pool spinning while the other pool waited for a core); with
-Numba's `workqueue` layer (its workers sleep when idle) and `OPENBLAS_THREAD_TIMEOUT=4`
-(OpenBLAS workers stop spinning after ~2^4 cycles) it took a steady ~40 ms. So, at
-import, unless the user chose otherwise through the environment:
+layer, under load): with Numba's OpenMP layer and OpenBLAS's default 0.1 s spin-wait the
+step took 90-2000 ms (threads of one pool spinning while the other pool waited for a
+core); with Numba's `workqueue` layer (its workers sleep when idle) it took a steady
+~40 ms. Re-measured on the quiet machine (whole steps): the OpenMP layer (spinning
+workers) stayed slower (MNIST CNN step 70 against 63 ms) and catastrophic beside
+spinning BLAS threads (a GEMM + a tiny kernel: 11 ms against 1.5 ms), so `workqueue`
+stays; its launch costs ~150 us (threads waking), which is why small arrays skip the
+Numba kernels. For OpenBLAS's spin time (2^k cycles, `OPENBLAS_THREAD_TIMEOUT=k`),
+k = 20 (~0.3 ms) was best: the MLP's forward 287 us against 345 us with k = 4 (the
+workers slept between the MLP's back-to-back small GEMMs), the MNIST CNN unchanged
+(k = 28, OpenBLAS's default, made its inference ~15% slower). So, at import, unless the
+user chose otherwise through the environment:
 - Numba's threading layer is set to `workqueue` (safe here: our kernels hold the GIL, so
   two Python threads never launch parallel kernels at once);
-- `OPENBLAS_THREAD_TIMEOUT=4` is put in the environment, which OpenBLAS reads when it
-  loads: it only takes effect if this module is imported before NumPy.
+- `OPENBLAS_THREAD_TIMEOUT=20` is put in the environment, which OpenBLAS reads when it
+  loads: it only takes effect if this module is imported before NumPy (PyTorch imports
+  NumPy: import tinygrad_cv first). It only concerns NumPy's OpenBLAS (PyTorch uses MKL).
 """
 from __future__ import annotations
 
 import numbers
 import os
 
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 _blas_limiter = None   # the threadpoolctl limiter holding the BLAS thread count
 

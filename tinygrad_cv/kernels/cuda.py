@@ -401,3 +401,26 @@ def adaptive_max_pool2d_forward(x, out, indices):
     planes, height, width = x.shape
     _launch("adaptive_max_pool2d_forward", x.dtype, out.size, x, out, indices, planes,
             height, width, out.shape[1], out.shape[2])
+
+
+# ----------------------------------------------------------------------------- perf twins
+# CuPy twins of kernels added to cpu.py for the CPU's speed; same names and arguments.
+
+
+def max_pool2d_forward_inside(x, out, indices, kernel_h, kernel_w, stride_h, stride_w):
+    """cpu.max_pool2d_forward_inside: the general kernel with no padding or dilation."""
+    max_pool2d_forward(x, out, indices, kernel_h, kernel_w, stride_h, stride_w, 0, 0, 1, 1)
+
+
+def relu_forward(x, out):
+    """cpu.relu_forward on flat arrays: max(x, 0) with NaN passing (plain CuPy ops)."""
+    import cupy
+
+    cupy.copyto(out, cupy.where(x <= 0, x.dtype.type(0), x))
+
+
+def relu_backward(out, grad, grad_in):
+    """cpu.relu_backward on flat arrays: grad where out > 0, else 0 (a select)."""
+    import cupy
+
+    cupy.copyto(grad_in, cupy.where(out <= 0, grad.dtype.type(0), grad))

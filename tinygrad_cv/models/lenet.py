@@ -23,8 +23,8 @@ class LeNet5(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, x):
-        x = self.pool1(self.relu(self.conv1(x)))
-        x = self.pool2(self.relu(self.conv2(x)))
+        x = self.pool1(self.conv1.forward_relu(x))   # = relu(conv1(x)), one fused op
+        x = self.pool2(self.conv2.forward_relu(x))
         x = x.flatten(1)
         x = self.relu(self.fc1(x))
         x = self.relu(self.fc2(x))

@@ -22,8 +22,8 @@ class MnistCNN(nn.Module):
         self.fc2 = nn.Linear(128, num_classes)
 
     def forward(self, x):
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
+        x = self.conv1.forward_relu(x)      # = F.relu(self.conv1(x)), one fused op
+        x = self.conv2.forward_relu(x)
         x = F.max_pool2d(x, 2)
         x = self.dropout1(x)
         x = x.flatten(1)

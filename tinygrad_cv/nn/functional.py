@@ -34,8 +34,8 @@ def linear(input, weight, bias=None):
                          f"the weight of shape {weight.shape} expects {weight.shape[1]}")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
-    out = input.matmul(weight.t())
-    return out + bias if bias is not None else out
+    from ..ops.matmul import linear as _linear
+    return _linear(input, weight, bias)
 
 
 # ----------------------------------------------------------------------------- conv and pool
@@ -43,6 +43,12 @@ def linear(input, weight, bias=None):
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     from ..ops.conv import conv2d as _conv2d
     return _conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """relu(conv2d(...)) fused into one op (same values and gradients, less memory)."""
+    from ..ops.conv import conv2d_relu as _conv2d_relu
+    return _conv2d_relu(input, weight, bias, stride, padding, dilation, groups)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -121,7 +127,7 @@ def pad(input, pad, mode="constant", value=None):
 
 
 __all__ = [
-    "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
+    "linear", "conv2d", "conv2d_relu", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
     "dropout", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
     "flatten", "pad",

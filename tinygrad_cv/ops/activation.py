@@ -4,8 +4,10 @@
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import dtypes
-from ..autograd import Function
+from ..autograd import Function, owns_gradient
 from ..backend import xp_of
 from ..random import generator_for
 from ..tensor import Tensor
@@ -37,17 +39,28 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 class MaskMultiply(Function):
-    """y = x * mask for a constant mask (dropout's scaled keep-mask)."""
+    """y = x * keep * scale for a constant boolean keep-mask (dropout's). The mask is
+    kept as booleans (a quarter of a float32 mask's memory, saved until backward) and
+    applied as a multiply by 0/1 then by `scale`: bit-identical to x * (keep * scale)."""
 
     @staticmethod
-    def forward(ctx, x, mask):
-        ctx.save_for_backward(mask)
-        return x * mask
+    def forward(ctx, x, keep, scale):
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        out = x * keep
+        out *= x.dtype.type(scale)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (mask,) = ctx.saved
-        return grad * mask
+        (keep,) = ctx.saved
+        scale = grad.dtype.type(ctx.scale)
+        if owns_gradient(grad, 2) and grad.shape == keep.shape:
+            np.multiply(grad, keep, out=grad)    # the engine's own array: in place
+        else:
+            grad = grad * keep
+        grad *= scale
+        return grad
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
@@ -66,8 +79,6 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         raise TypeError(f"dropout: expected a floating point tensor, got {x.dtype}")
     xp = xp_of(x.data)
     if p == 1.0:
-        mask = xp.zeros(x.shape, dtype=x.dtype)
-    else:
-        keep = generator_for(x.device_str).random(x.shape, dtype=xp.float32) >= p
-        mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
-    return MaskMultiply.apply(x, mask=mask)
+        return MaskMultiply.apply(x, keep=xp.zeros(x.shape, dtype=bool), scale=0.0)
+    keep = generator_for(x.device_str).random(x.shape, dtype=xp.float32) >= p
+    return MaskMultiply.apply(x, keep=keep, scale=1.0 / (1.0 - p))

@@ -1,4 +1,6 @@
-"""conv2d: im2col written straight in GEMM order + one batched BLAS GEMM per pass.
+"""conv2d: im2col written straight in GEMM order + one batched BLAS GEMM per pass
+(and an optional Winograd F(2x2, 3x3) path for 3x3 stride-1 convolutions, off by
+default: see `USE_WINOGRAD`). `conv2d_relu` fuses the following ReLU into the op.
 
 Layout. The column buffer of a batch chunk is (m, C*kh*kw, OH*OW): row `c*kh*kw + tap`
 holds one input channel's tap over every output position. The forward is then
@@ -25,15 +27,42 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, owns_gradient
 from ..backend import array_module
 from ..kernels import kernels_for
+from .buffers import empty as _recycled_empty
 
-COLUMN_BUDGET_BYTES = 256 * 2**20
+COLUMN_BUDGET_BYTES = 16 * 2**20
 """Largest column buffer built at once; bigger batches are processed in chunks."""
 
 WORKSPACE_KEEP_BYTES = 128 * 2**20
 """Column workspaces up to this size are kept for reuse; larger ones are freed after use."""
+
+USE_WINOGRAD = False
+"""Compute qualifying 3x3 stride-1 convolutions with Winograd F(2x2, 3x3) (see
+`_winograd_applies`). Off by default: on this 2-core machine (~9.4 GB/s memory reads)
+the transforms' traffic (16 transformed matrices: 38 MB for the MNIST CNN's conv2 at
+batch 64) ate the 2.25x GEMM saving: conv2's GEMM 9.4 -> 5 ms, but the whole MNIST CNN
+measured the same in training (55.5-56.6 against 56.0-57.1 ms per step) and ~10%
+slower in inference by best times (23.1-23.9 against 20.3-21.9 ms). Kept, tested and
+switchable for machines with more memory bandwidth per core."""
+
+WINOGRAD_BACKWARD = False
+"""Also run the backward pass (dx, dW) by Winograd (the exact adjoints of the forward's
+steps). About 5 ms faster per MNIST CNN step (conv2's backward ~21 ms against ~26 ms by
+im2col + GEMM) but its float32 rounding differs more from PyTorch's: the 30-step
+SGD training-parity test (tests/test_training_parity.py) then leaves PyTorch's loss
+trajectory at step 15 (a ReLU/argmax decision flips; 2e-4 relative). So by default the
+forward (and inference) uses Winograd and the backward im2col + GEMM, which stays on
+PyTorch's trajectory. Tests check the Winograd backward too."""
+
+WINOGRAD_MIN_CHANNELS = 8
+"""Winograd needs enough input and output channels for its 16 GEMMs to be efficient;
+below this (e.g. a 1-channel image) im2col + GEMM is faster."""
+
+WINOGRAD_CHUNK_BYTES = 32 * 2**20
+"""Transformed input + product scratch per batch chunk of the Winograd path; small
+chunks keep the scratch cache-warm and the workspace (kept across steps) small."""
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -174,15 +203,43 @@ def _column_buffer(xp, shape, dtype, slot="columns"):
     if xp is not np:
         return xp.empty(shape, dtype=dtype)
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return _scratch_bytes(nbytes, slot).view(dtype).reshape(shape)
+
+
+def _scratch_bytes(nbytes, slot):
+    """`nbytes` bytes of this thread's CPU workspace `slot` (kept when small enough)."""
     slots = getattr(_workspace, "slots", None)
     if slots is None:
         slots = _workspace.slots = {}
     buffer = slots.get(slot)
     if buffer is None or buffer.nbytes < nbytes:
-        buffer = np.empty(nbytes, dtype=np.uint8)
+        # page-aligned: the kernels' unit-stride rows then never straddle an extra cache
+        # line, whatever address malloc gives (steps varied 60-80 ms between processes)
+        raw = np.empty(nbytes + 4096, dtype=np.uint8)
+        offset = (-raw.ctypes.data) % 4096
+        buffer = raw[offset:offset + nbytes]
         if nbytes <= WORKSPACE_KEEP_BYTES:
             slots[slot] = buffer
-    return buffer[:nbytes].view(dtype).reshape(shape)
+    return buffer[:nbytes]
+
+
+def _tile_buffer(xp, rows, cols, dtype, slot):
+    """A C-contiguous (16, rows + extra, cols) scratch array for the Winograd path; the
+    kernels use rows [0, rows) and the GEMMs the views `[:, :rows]`. On the CPU `extra`
+    spaces the 16 matrices 256 bytes apart modulo 4 KiB: with the natural spacing (a
+    multiple of 4 KiB for the MNIST CNN) the transforms' 16 streams all hit the same
+    cache sets, which made the input transform 16 ms instead of 3.3 ms (1 thread)."""
+    if xp is not np:
+        return xp.empty((16, rows, cols), dtype=dtype)
+    row_bytes = cols * np.dtype(dtype).itemsize
+    extra = 0
+    for e in range(4096):
+        if ((rows + e) * row_bytes) % 4096 == 256:
+            extra = e
+            break
+    shape = (16, rows + extra, cols)
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return _scratch_bytes(nbytes, slot).view(dtype).reshape(shape)
 
 
 def release_workspace():
@@ -217,15 +274,49 @@ class Conv2d(Function):
     """2-D cross-correlation (torch's conv2d) on raw arrays; bias optional (3rd input)."""
 
     @staticmethod
-    def forward(ctx, x, weight, *maybe_bias, geom):
+    def forward(ctx, x, weight, *maybe_bias, geom, relu=False):
+        """`relu=True` is relu(conv2d(...)) in one op (conv2d_relu): the ReLU runs in
+        place on the fresh output, saving a graph node and a whole activation-sized
+        array per call (its page faults cost more than the ReLU itself here)."""
+        ctx.relu = relu
+        out = Conv2d._forward(ctx, x, weight, *maybe_bias, geom=geom)
+        ctx.relu_out = None
+        if relu:
+            if not getattr(ctx, "winograd_forward", False):   # (Winograd fuses it)
+                flat = out.reshape(-1)
+                kernels_for(array_module_of(out)).relu_forward(flat, flat)
+            ctx.relu_out = out
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = ctx.relu_out
+        if out is not None:      # ReLU's backward first, in place when the engine owns grad
+            xp = array_module_of(grad)
+            if owns_gradient(grad, 2) and grad.flags.c_contiguous:
+                grad_in = grad
+            else:
+                grad = xp.ascontiguousarray(grad)
+                grad_in = _empty(xp, grad.shape, grad.dtype)
+            kernels_for(xp).relu_backward(out.reshape(-1), grad.reshape(-1),
+                                          grad_in.reshape(-1))
+            grad = grad_in
+        return Conv2d._backward(ctx, grad)
+
+    @staticmethod
+    def _forward(ctx, x, weight, *maybe_bias, geom):
         xp = array_module_of(x)
         kernels = kernels_for(xp)
         x4 = xp.ascontiguousarray(x.reshape(geom.batch, geom.in_channels,
                                             geom.height, geom.width))
+        ctx.geom = geom
+        ctx.has_bias = bool(maybe_bias)
+        if _winograd_applies(xp, geom):
+            return _winograd_forward(ctx, kernels, xp, x4, weight, maybe_bias, geom)
         g = geom.groups
         weight_g = xp.ascontiguousarray(weight).reshape(
             g, geom.out_channels // g, -1)
-        out = xp.empty((geom.batch, geom.out_channels, geom.out_h, geom.out_w), x.dtype)
+        out = _empty(xp, (geom.batch, geom.out_channels, geom.out_h, geom.out_w), x.dtype)
         out_g = out.reshape(geom.batch, g, geom.out_channels // g, geom.positions)
         chunk = _chunk_size(geom, x.dtype.itemsize)
         for start in range(0, geom.batch, chunk):
@@ -237,16 +328,16 @@ class Conv2d(Function):
             out += maybe_bias[0].reshape(1, -1, 1, 1)
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save_for_backward(x4 if need_w else None, weight_g if need_x else None)
-        ctx.geom = geom
-        ctx.has_bias = bool(maybe_bias)
         return out if geom.batched else out[0]
 
     @staticmethod
-    def backward(ctx, grad):
+    def _backward(ctx, grad):
         geom = ctx.geom
         x4, weight_g = ctx.saved
         xp = array_module_of(grad)
         kernels = kernels_for(xp)
+        if getattr(ctx, "winograd", False):
+            return _winograd_backward(ctx, kernels, xp, x4, weight_g, grad, geom)
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         g, n = geom.groups, geom.batch
         grad_g = xp.ascontiguousarray(grad).reshape(n, g, geom.out_channels // g,
@@ -256,7 +347,7 @@ class Conv2d(Function):
             grad_w = xp.zeros((g, geom.out_channels // g,
                                geom.in_channels // g * geom.taps), grad.dtype)
         if need_x:
-            grad_x = xp.empty((n, geom.in_channels, geom.height, geom.width), grad.dtype)
+            grad_x = _empty(xp, (n, geom.in_channels, geom.height, geom.width), grad.dtype)
             weight_t = xp.ascontiguousarray(weight_g.transpose(0, 2, 1))
         chunk = _chunk_size(geom, grad.dtype.itemsize)
         for start in range(0, n, chunk):
@@ -285,6 +376,115 @@ class Conv2d(Function):
         return grads + (grad_b,) if ctx.has_bias else grads
 
 
+# ----------------------------------------------------------------------------- winograd
+
+_WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+"""The filter transform of F(2x2, 3x3): U = G g G^T (kernels/cpu.py has B and A)."""
+
+
+def _winograd_applies(xp, geom):
+    """On the CPU: 3x3, stride 1, dilation 1, one group, enough channels (any padding).
+    The GPU keeps im2col + GEMM (the transforms are CPU-cache-tuned Numba kernels)."""
+    return (USE_WINOGRAD and xp is np and geom.kernel == (3, 3) and geom.stride == (1, 1)
+            and geom.dilation == (1, 1) and geom.groups == 1
+            and min(geom.in_channels, geom.out_channels) >= WINOGRAD_MIN_CHANNELS)
+
+
+def _winograd_tiles(geom):
+    return (geom.out_h + 1) // 2, (geom.out_w + 1) // 2
+
+
+def _winograd_chunk(geom, itemsize):
+    tiles_h, tiles_w = _winograd_tiles(geom)
+    per_sample = 16 * tiles_h * tiles_w * (geom.in_channels + geom.out_channels) * itemsize
+    return max(1, min(geom.batch, WINOGRAD_CHUNK_BYTES // per_sample))
+
+
+def _winograd_filter(xp, weight):
+    """U (16, C, O) = G g G^T for every (o, c) of the (O, C, 3, 3) weight."""
+    G = xp.asarray(_WINOGRAD_G, dtype=weight.dtype)
+    u = xp.matmul(xp.matmul(G, weight), G.T)               # (O, C, 4, 4)
+    return xp.ascontiguousarray(u.transpose(2, 3, 1, 0)).reshape(16, weight.shape[1],
+                                                                  weight.shape[0])
+
+
+def _winograd_filter_adjoint(xp, grad_u, out_channels, in_channels):
+    """dg (O, C, 3, 3) = G^T dU G: the adjoint of `_winograd_filter`."""
+    G = xp.asarray(_WINOGRAD_G, dtype=grad_u.dtype)
+    d = grad_u.reshape(4, 4, in_channels, out_channels).transpose(3, 2, 0, 1)
+    return xp.ascontiguousarray(xp.matmul(xp.matmul(G.T, d), G))
+
+
+def _winograd_forward(ctx, kernels, xp, x4, weight, maybe_bias, geom):
+    """Forward of a qualifying conv2d by F(2x2, 3x3); the bias add is fused into the
+    output transform. Saves the input (for dW) and U (for dx), nothing tile-sized."""
+    n, c, o = geom.batch, geom.in_channels, geom.out_channels
+    tiles_h, tiles_w = _winograd_tiles(geom)
+    tiles = tiles_h * tiles_w
+    u = _winograd_filter(xp, weight)
+    bias = maybe_bias[0] if maybe_bias else xp.zeros(o, x4.dtype)
+    out = _empty(xp, (n, o, geom.out_h, geom.out_w), x4.dtype)
+    chunk = _winograd_chunk(geom, x4.dtype.itemsize)
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        v = _tile_buffer(xp, (stop - start) * tiles, c, x4.dtype, slot="columns")
+        m = _tile_buffer(xp, (stop - start) * tiles, o, x4.dtype, slot="products")
+        rows = (stop - start) * tiles
+        kernels.winograd_input_transform(x4[start:stop], v, geom.pad_top, geom.pad_left,
+                                         tiles_h, tiles_w)
+        xp.matmul(v[:, :rows], u, out=m[:, :rows])
+        kernels.winograd_output_transform(m, bias, out[start:stop], tiles_h, tiles_w,
+                                          ctx.relu)
+    need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    ctx.winograd = WINOGRAD_BACKWARD
+    if WINOGRAD_BACKWARD:
+        ctx.save_for_backward(x4 if need_w else None, u if need_x else None)
+    else:   # what the im2col backward expects: the input and the (1, O, C*9) weight
+        ctx.save_for_backward(x4 if need_w else None,
+                              xp.ascontiguousarray(weight).reshape(1, o, -1)
+                              if need_x else None)
+    ctx.winograd_forward = True
+    return out if geom.batched else out[0]
+
+
+def _winograd_backward(ctx, kernels, xp, x4, u, grad, geom):
+    """dx, dW (and db) of the Winograd forward: the adjoint of each linear step,
+    dM = A dY A^T, dU = V^T dM (V recomputed), dV = dM U^T, dx = scatter of B dV B^T."""
+    n, c, o = geom.batch, geom.in_channels, geom.out_channels
+    need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    tiles_h, tiles_w = _winograd_tiles(geom)
+    tiles = tiles_h * tiles_w
+    grad4 = xp.ascontiguousarray(grad.reshape(n, o, geom.out_h, geom.out_w))
+    grad_u_t = xp.zeros((16, o, c), grad.dtype) if need_w else None
+    grad_x = _empty(xp, (n, c, geom.height, geom.width), grad.dtype) if need_x else None
+    u_t = xp.ascontiguousarray(u.transpose(0, 2, 1)) if need_x else None
+    chunk = _winograd_chunk(geom, grad.dtype.itemsize)
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        rows = (stop - start) * tiles
+        dm = _tile_buffer(xp, rows, o, grad.dtype, slot="products")
+        kernels.winograd_output_transform_adjoint(grad4[start:stop], dm, tiles_h, tiles_w)
+        v = _tile_buffer(xp, rows, c, grad.dtype, slot="columns")
+        if need_w:
+            kernels.winograd_input_transform(x4[start:stop], v, geom.pad_top,
+                                             geom.pad_left, tiles_h, tiles_w)
+            # dU^T = dM^T V: this orientation ran 6.1 ms against 11.3 ms for V^T dM
+            grad_u_t += xp.matmul(dm[:, :rows].transpose(0, 2, 1), v[:, :rows])
+        if need_x:
+            xp.matmul(dm[:, :rows], u_t, out=v[:, :rows])
+            kernels.winograd_input_transform_adjoint(v, grad_x[start:stop], geom.pad_top,
+                                                     geom.pad_left, tiles_h, tiles_w)
+    grad_w = (_winograd_filter_adjoint(xp, grad_u_t.transpose(0, 2, 1), o, c)
+              if need_w else None)
+    grad_b = None
+    if ctx.has_bias and ctx.needs_input_grad[2]:
+        grad_b = grad4.reshape(n, o, -1).sum(axis=2).sum(axis=0)
+    if grad_x is not None and not geom.batched:
+        grad_x = grad_x[0]
+    grads = (grad_x, grad_w)
+    return grads + (grad_b,) if ctx.has_bias else grads
+
+
 def _input_grad_chunk(kernels, xp, weight_t, grad_chunk, grad_x_chunk, geom):
     """dx of one batch chunk: dcols = W^T @ dY, then col2im into `grad_x_chunk`."""
     m, g = grad_chunk.shape[0], geom.groups
@@ -300,6 +500,12 @@ def _input_grad_chunk(kernels, xp, weight_t, grad_chunk, grad_x_chunk, geom):
                    *geom.kernel_args())
 
 
+def _empty(xp, shape, dtype):
+    """An output array: recycled memory on the CPU (see ops/buffers.py), CuPy's pool
+    on the GPU."""
+    return _recycled_empty(shape, dtype) if xp is np else xp.empty(shape, dtype)
+
+
 def array_module_of(arr):
     """numpy for NumPy arrays, cupy for CuPy arrays (without importing cupy for numpy)."""
     if isinstance(arr, np.ndarray):
@@ -309,7 +515,13 @@ def array_module_of(arr):
 
 # ----------------------------------------------------------------------------- public
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """relu(conv2d(input, weight, bias, ...)) as one op: same values and gradients,
+    one activation array instead of two (see `Conv2d.forward`)."""
+    return conv2d(input, weight, bias, stride, padding, dilation, groups, relu=True)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
     """Applies a 2-D convolution over an (N, C, H, W) or (C, H, W) input, as
     `torch.nn.functional.conv2d` (padding: int, pair, 'valid' or 'same')."""
     op = "conv2d"
@@ -322,4 +534,4 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             raise TypeError(f"{op}: input dtype {input.dtype} and {what} dtype {t.dtype} "
                             "should be the same")
     tensors = (input, weight) if bias is None else (input, weight, bias)
-    return Conv2d.apply(*tensors, geom=geom)
+    return Conv2d.apply(*tensors, geom=geom, relu=bool(relu))

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..kernels import kernels_for
+from . import buffers
 from .conv import array_module_of, check_float_dtype, pair
 
 
@@ -116,11 +117,25 @@ def _max_pool_backward(ctx, grad):
     geom = ctx.geom
     indices, = ctx.saved
     xp = array_module_of(grad)
-    grad_in = xp.empty((geom.planes, geom.height * geom.width), grad.dtype)
-    kernels_for(xp).scatter_to_indices(
+    grad_in = _empty(xp, geom.in_shape, grad.dtype)   # returned as is: not a view, so
+    kernels_for(xp).scatter_to_indices(              # the next backward may reuse it
         xp.ascontiguousarray(grad).reshape(geom.planes, -1),
-        indices.reshape(geom.planes, -1), grad_in)
-    return grad_in.reshape(geom.in_shape)
+        indices.reshape(geom.planes, -1), grad_in.reshape(geom.planes, -1))
+    return grad_in
+
+
+def _empty(xp, shape, dtype):
+    """An output array: recycled memory on the CPU (ops/buffers.py), CuPy's pool on
+    the GPU."""
+    return buffers.empty(shape, dtype) if xp is np else xp.empty(shape, dtype)
+
+
+def _windows_inside(geom):
+    """No padding, no dilation and every window wholly inside the input (no ceil-mode
+    overhang): the case of the fast `max_pool2d_forward_inside` kernel."""
+    return (geom.padding == (0, 0) and geom.dilation == (1, 1)
+            and (geom.out_h - 1) * geom.stride[0] + geom.kernel[0] <= geom.height
+            and (geom.out_w - 1) * geom.stride[1] + geom.kernel[1] <= geom.width)
 
 
 class MaxPool2d(Function):
@@ -129,10 +144,14 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, geom, indices_sink=None):
         xp = array_module_of(x)
-        out = xp.empty((geom.planes, geom.out_h, geom.out_w), x.dtype)
-        indices = xp.empty((geom.planes, geom.out_h, geom.out_w), np.int64)
-        kernels_for(xp).max_pool2d_forward(_planes(xp, x, geom), out, indices,
-                                           *geom.window_args(), *geom.dilation)
+        out = _empty(xp, (geom.planes, geom.out_h, geom.out_w), x.dtype)
+        indices = _empty(xp, (geom.planes, geom.out_h, geom.out_w), np.int64)
+        if _windows_inside(geom):
+            kernels_for(xp).max_pool2d_forward_inside(_planes(xp, x, geom), out, indices,
+                                                      *geom.kernel, *geom.stride)
+        else:
+            kernels_for(xp).max_pool2d_forward(_planes(xp, x, geom), out, indices,
+                                               *geom.window_args(), *geom.dilation)
         if indices_sink is not None:
             indices_sink.append(indices.reshape(geom.out_shape))
         ctx.save_for_backward(indices)
