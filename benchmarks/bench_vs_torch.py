@@ -141,6 +141,11 @@ def make_torch_step(name, batch, mode, device, images, labels, torch, weights_fr
     """(model, step function) for PyTorch, the twin of `make_ours_step`."""
     from torch.nn import functional as F
 
+    if device == "cuda":
+        # Same arithmetic as CuPy's float32 GEMMs: PyTorch would otherwise run cuDNN
+        # convolutions in TF32 (its default), which is not float32 work.
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     model = common.build_torch(name, torch, device, weights_from)
     x = torch.from_numpy(images).to(device)
     y = torch.from_numpy(labels).to(device)

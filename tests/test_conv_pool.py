@@ -12,7 +12,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import tinygrad_cv as tc
 from tinygrad_cv.ops import conv as conv_mod
@@ -23,7 +23,9 @@ from tinygrad_cv.threads import get_num_threads, set_num_threads
 
 from tests.helpers import gradcheck, requires_torch, torch, torch_parity
 
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+"""The `device` fixture is function-scoped: the same device serves every example."""
 
 
 # ============================================================================ references
@@ -184,10 +186,11 @@ def pool_cases(draw, dilation=True):
 
 @SETTINGS
 @given(conv_cases(), st.sampled_from([np.float64, np.float32]))
-def test_conv2d_forward_matches_loop_reference(case, dtype):
+def test_conv2d_forward_matches_loop_reference(device, case, dtype):
     x, w, b, cfg = case
-    out = conv2d(tc.Tensor(x, dtype=dtype), tc.Tensor(w, dtype=dtype),
-                 tc.Tensor(b, dtype=dtype), **cfg)
+    out = conv2d(tc.Tensor(x, dtype=dtype, device=device),
+                 tc.Tensor(w, dtype=dtype, device=device),
+                 tc.Tensor(b, dtype=dtype, device=device), **cfg)
     pads = (cfg["padding"][0],) * 2 + (cfg["padding"][1],) * 2
     ref = ref_conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), cfg["stride"],
                      pads, cfg["dilation"], cfg["groups"])
@@ -198,9 +201,9 @@ def test_conv2d_forward_matches_loop_reference(case, dtype):
 
 @SETTINGS
 @given(conv_cases())
-def test_conv2d_gradcheck_hypothesis_geometry(case):
+def test_conv2d_gradcheck_hypothesis_geometry(device, case):
     x, w, b, cfg = case
-    gradcheck(lambda x_, w_, b_: conv2d(x_, w_, b_, **cfg), x, w, b)
+    gradcheck(lambda x_, w_, b_: conv2d(x_, w_, b_, **cfg), x, w, b, device=device)
 
 
 def test_conv2d_backward_matches_reference_adjoint():
@@ -336,42 +339,43 @@ def test_float32_stays_float32():
 
 @SETTINGS
 @given(pool_cases())
-def test_max_pool2d_matches_loop_reference(case):
+def test_max_pool2d_matches_loop_reference(device, case):
     x, k, s, p, d, ceil_mode = case
-    out, idx = max_pool2d(tc.Tensor(x, dtype=np.float64), k, s, p, d, ceil_mode,
+    out, idx = max_pool2d(tc.Tensor(x, dtype=np.float64, device=device), k, s, p, d, ceil_mode,
                           return_indices=True)
     ref, ref_idx = ref_max_pool2d(x.reshape(6, *x.shape[2:]), k, s, p, d, ceil_mode)
     np.testing.assert_array_equal(out.numpy().reshape(ref.shape), ref)
     np.testing.assert_array_equal(idx.numpy().reshape(ref.shape), ref_idx)
     assert idx.dtype == np.int64 and idx.shape == out.shape
     assume(np.all(ref_idx >= 0))    # -inf outputs have no finite-difference gradient
-    gradcheck(lambda a: max_pool2d(a, k, s, p, d, ceil_mode), x)
+    gradcheck(lambda a: max_pool2d(a, k, s, p, d, ceil_mode), x, device=device)
 
 
 @SETTINGS
 @given(pool_cases(dilation=False), st.booleans(), st.sampled_from([None, 1, 3]))
-def test_avg_pool2d_matches_loop_reference(case, count_include_pad, divisor):
+def test_avg_pool2d_matches_loop_reference(device, case, count_include_pad, divisor):
     x, k, s, p, _, ceil_mode = case
-    out = avg_pool2d(tc.Tensor(x, dtype=np.float64), k, s, p, ceil_mode, count_include_pad,
+    out = avg_pool2d(tc.Tensor(x, dtype=np.float64, device=device), k, s, p, ceil_mode, count_include_pad,
                      divisor)
     ref = ref_avg_pool2d(x.reshape(6, *x.shape[2:]), k, s, p, ceil_mode, count_include_pad,
                          divisor)
     np.testing.assert_allclose(out.numpy().reshape(ref.shape), ref, atol=1e-12)
-    gradcheck(lambda a: avg_pool2d(a, k, s, p, ceil_mode, count_include_pad, divisor), x)
+    gradcheck(lambda a: avg_pool2d(a, k, s, p, ceil_mode, count_include_pad, divisor), x,
+              device=device)
 
 
 @SETTINGS
 @given(st.integers(1, 7), st.integers(1, 7), st.integers(1, 4), st.integers(1, 4),
        st.integers(0, 2**16))
-def test_adaptive_pools_match_loop_reference(h, w, oh, ow, seed):
+def test_adaptive_pools_match_loop_reference(device, h, w, oh, ow, seed):
     x = np.random.default_rng(seed).permutation(2 * h * w).reshape(1, 2, h, w) / 5.0
-    out = adaptive_avg_pool2d(tc.Tensor(x, dtype=np.float64), (oh, ow))
+    out = adaptive_avg_pool2d(tc.Tensor(x, dtype=np.float64, device=device), (oh, ow))
     np.testing.assert_allclose(out.numpy()[0], ref_adaptive(x[0], (oh, ow), np.mean),
                                atol=1e-12)
-    out = adaptive_max_pool2d(tc.Tensor(x, dtype=np.float64), (oh, ow))
+    out = adaptive_max_pool2d(tc.Tensor(x, dtype=np.float64, device=device), (oh, ow))
     np.testing.assert_array_equal(out.numpy()[0], ref_adaptive(x[0], (oh, ow), np.max))
-    gradcheck(lambda a: adaptive_avg_pool2d(a, (oh, ow)), x)
-    gradcheck(lambda a: adaptive_max_pool2d(a, (oh, ow)), x)
+    gradcheck(lambda a: adaptive_avg_pool2d(a, (oh, ow)), x, device=device)
+    gradcheck(lambda a: adaptive_max_pool2d(a, (oh, ow)), x, device=device)
 
 
 def test_pools_accept_unbatched_input_and_none_output_size():
@@ -419,25 +423,26 @@ CONV_CONFIGS = [
 @requires_torch
 @pytest.mark.parametrize("cfg", CONV_CONFIGS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv2d_torch_parity(cfg, dtype):
+def test_conv2d_torch_parity(device, cfg, dtype):
     rng = np.random.default_rng(10)
     x = rng.standard_normal((3, 4, 9, 8)).astype(dtype)
     w = rng.standard_normal((6, 4 // cfg.get("groups", 1), 3, 2)).astype(dtype)
     b = rng.standard_normal(6).astype(dtype)
     tol = dict(atol=1e-4, rtol=1e-4) if dtype == np.float32 else dict(atol=1e-10, rtol=1e-10)
     torch_parity(lambda *a: conv2d(*a, **cfg),
-                 lambda *a: torch.nn.functional.conv2d(*a, **cfg), x, w, b, **tol)
+                 lambda *a: torch.nn.functional.conv2d(*a, **cfg), x, w, b, device=device, **tol)
     torch_parity(lambda *a: conv2d(*a, **cfg),
-                 lambda *a: torch.nn.functional.conv2d(*a, **cfg), x[0], w, **tol)
+                 lambda *a: torch.nn.functional.conv2d(*a, **cfg), x[0], w, device=device, **tol)
 
 
 @requires_torch
-def test_conv2d_mnist_layer_torch_parity_float32():
+def test_conv2d_mnist_layer_torch_parity_float32(device):
     rng = np.random.default_rng(11)
     x = rng.standard_normal((8, 32, 26, 26)).astype(np.float32)
     w = (rng.standard_normal((64, 32, 3, 3)) * 0.05).astype(np.float32)
     b = rng.standard_normal(64).astype(np.float32)
-    torch_parity(conv2d, torch.nn.functional.conv2d, x, w, b, atol=1e-4, rtol=1e-3)
+    torch_parity(conv2d, torch.nn.functional.conv2d, x, w, b, atol=1e-4, rtol=1e-3,
+                 device=device)
 
 
 POOL_CONFIGS = [
@@ -460,13 +465,13 @@ OURS = dict(max_pool2d=max_pool2d, avg_pool2d=avg_pool2d,
 @requires_torch
 @pytest.mark.parametrize("name,cfg", POOL_CONFIGS)
 @pytest.mark.parametrize("batched", [True, False])
-def test_pool_torch_parity(name, cfg, batched):
+def test_pool_torch_parity(device, name, cfg, batched):
     shape = (2, 3, 9, 7) if batched else (3, 9, 7)
     x = np.random.default_rng(12).permutation(int(np.prod(shape))).reshape(shape)
     x = (x / 10.0).astype(np.float32)
     theirs = getattr(torch.nn.functional, name)
     torch_parity(lambda a: OURS[name](a, **cfg), lambda a: theirs(a, **cfg), x,
-                 atol=1e-6, rtol=1e-5)
+                 atol=1e-6, rtol=1e-5, device=device)
 
 
 @requires_torch

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from . import models, nn, serialization, transforms
+from . import models, serialization, transforms
 from .autograd import no_grad
 from .data import DataLoader, Subset
 from .datasets import MNIST, FashionMNIST

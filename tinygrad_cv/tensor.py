@@ -236,7 +236,8 @@ class Tensor:
                                    f"pass gradient= of that shape")
             grad = array_module(self.device_str).ones_like(self.data)
         else:
-            g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype)
+            g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype,
+                                                                       device=self.device_str)
             if g.shape != self.shape:
                 raise RuntimeError(f"backward: gradient has shape {g.shape} but the tensor "
                                    f"has shape {self.shape}")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..autograd import Function, owns_gradient
-from ..backend import array_module
+from ..backend import xp_of
 from ..kernels import kernels_for
 from .buffers import empty as _recycled_empty
 
@@ -284,7 +284,7 @@ class Conv2d(Function):
         if relu:
             if not getattr(ctx, "winograd_forward", False):   # (Winograd fuses it)
                 flat = out.reshape(-1)
-                kernels_for(array_module_of(out)).relu_forward(flat, flat)
+                kernels_for(xp_of(out)).relu_forward(flat, flat)
             ctx.relu_out = out
         return out
 
@@ -292,7 +292,7 @@ class Conv2d(Function):
     def backward(ctx, grad):
         out = ctx.relu_out
         if out is not None:      # ReLU's backward first, in place when the engine owns grad
-            xp = array_module_of(grad)
+            xp = xp_of(grad)
             if owns_gradient(grad, 2) and grad.flags.c_contiguous:
                 grad_in = grad
             else:
@@ -305,7 +305,7 @@ class Conv2d(Function):
 
     @staticmethod
     def _forward(ctx, x, weight, *maybe_bias, geom):
-        xp = array_module_of(x)
+        xp = xp_of(x)
         kernels = kernels_for(xp)
         x4 = xp.ascontiguousarray(x.reshape(geom.batch, geom.in_channels,
                                             geom.height, geom.width))
@@ -334,7 +334,7 @@ class Conv2d(Function):
     def _backward(ctx, grad):
         geom = ctx.geom
         x4, weight_g = ctx.saved
-        xp = array_module_of(grad)
+        xp = xp_of(grad)
         kernels = kernels_for(xp)
         if getattr(ctx, "winograd", False):
             return _winograd_backward(ctx, kernels, xp, x4, weight_g, grad, geom)
@@ -504,13 +504,6 @@ def _empty(xp, shape, dtype):
     """An output array: recycled memory on the CPU (see ops/buffers.py), CuPy's pool
     on the GPU."""
     return _recycled_empty(shape, dtype) if xp is np else xp.empty(shape, dtype)
-
-
-def array_module_of(arr):
-    """numpy for NumPy arrays, cupy for CuPy arrays (without importing cupy for numpy)."""
-    if isinstance(arr, np.ndarray):
-        return np
-    return array_module("cuda")
 
 
 # ----------------------------------------------------------------------------- public

@@ -16,7 +16,8 @@ import numpy as np
 from ..autograd import Function
 from ..kernels import kernels_for
 from . import buffers
-from .conv import array_module_of, check_float_dtype, pair
+from ..backend import xp_of
+from .conv import check_float_dtype, pair
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def _max_pool_backward(ctx, grad):
     """Shared max-pool backward: each output gradient goes to its window's argmax."""
     geom = ctx.geom
     indices, = ctx.saved
-    xp = array_module_of(grad)
+    xp = xp_of(grad)
     grad_in = _empty(xp, geom.in_shape, grad.dtype)   # returned as is: not a view, so
     kernels_for(xp).scatter_to_indices(              # the next backward may reuse it
         xp.ascontiguousarray(grad).reshape(geom.planes, -1),
@@ -143,7 +144,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, geom, indices_sink=None):
-        xp = array_module_of(x)
+        xp = xp_of(x)
         out = _empty(xp, (geom.planes, geom.out_h, geom.out_w), x.dtype)
         indices = _empty(xp, (geom.planes, geom.out_h, geom.out_w), np.int64)
         if _windows_inside(geom):
@@ -166,7 +167,7 @@ class AdaptiveMaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, geom, indices_sink=None):
-        xp = array_module_of(x)
+        xp = xp_of(x)
         out = xp.empty((geom.planes, geom.out_h, geom.out_w), x.dtype)
         indices = xp.empty((geom.planes, geom.out_h, geom.out_w), np.int64)
         kernels_for(xp).adaptive_max_pool2d_forward(_planes(xp, x, geom), out, indices)
@@ -184,7 +185,7 @@ class AvgPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, geom, count_include_pad, divisor_override):
-        xp = array_module_of(x)
+        xp = xp_of(x)
         out = xp.empty((geom.planes, geom.out_h, geom.out_w), x.dtype)
         kernels_for(xp).avg_pool2d_forward(_planes(xp, x, geom), out, *geom.window_args(),
                                            count_include_pad, divisor_override)
@@ -195,7 +196,7 @@ class AvgPool2d(Function):
     @staticmethod
     def backward(ctx, grad):
         geom = ctx.geom
-        xp = array_module_of(grad)
+        xp = xp_of(grad)
         grad_in = xp.empty((geom.planes, geom.height, geom.width), grad.dtype)
         kernels_for(xp).avg_pool2d_backward(
             xp.ascontiguousarray(grad).reshape(geom.planes, geom.out_h, geom.out_w),
@@ -208,7 +209,7 @@ class AdaptiveAvgPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, geom):
-        xp = array_module_of(x)
+        xp = xp_of(x)
         out = xp.empty((geom.planes, geom.out_h, geom.out_w), x.dtype)
         kernels_for(xp).adaptive_avg_pool2d_forward(_planes(xp, x, geom), out)
         ctx.geom = geom
@@ -217,7 +218,7 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def backward(ctx, grad):
         geom = ctx.geom
-        xp = array_module_of(grad)
+        xp = xp_of(grad)
         grad_in = xp.empty((geom.planes, geom.height, geom.width), grad.dtype)
         kernels_for(xp).adaptive_avg_pool2d_backward(
             xp.ascontiguousarray(grad).reshape(geom.planes, geom.out_h, geom.out_w), grad_in)

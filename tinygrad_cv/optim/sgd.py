@@ -14,7 +14,20 @@ PyTorch does. With momentum == 0 no state is kept.
 """
 from __future__ import annotations
 
+import numpy as np
+
+from ..backend import xp_of
+from ..ops import buffers
 from .optimizer import Optimizer, check_hyperparameter, reject_unsupported_flags, state_tensor_like
+
+
+def _scaled(x, alpha):
+    """alpha * x in scratch memory: recycled on the CPU, so a step does not page-fault a
+    fresh parameter-sized temporary (measured: 0.9 ms of a 2.1 ms MLP step with
+    MALLOC_MMAP_MAX_=0)."""
+    xp = xp_of(x)
+    out = buffers.empty(x.shape, x.dtype) if xp is np else xp.empty_like(x)
+    return xp.multiply(x, alpha, out=out)
 
 
 class SGD(Optimizer):
@@ -56,6 +69,6 @@ class SGD(Optimizer):
                     state["momentum_buffer"] = buf
                 else:
                     buf.data *= momentum
-                    buf.data += (1.0 - dampening) * grad
-                grad = grad + momentum * buf.data if group["nesterov"] else buf.data
-            p.data -= lr * grad
+                    buf.data += grad if dampening == 0 else _scaled(grad, 1.0 - dampening)
+                grad = grad + _scaled(buf.data, momentum) if group["nesterov"] else buf.data
+            p.data -= _scaled(grad, lr)
