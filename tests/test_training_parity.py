@@ -7,31 +7,7 @@ import tinygrad_cv as tc
 from tinygrad_cv import models, optim
 from tinygrad_cv.nn import functional as F
 from tests.helpers import requires_torch, torch
-
-
-def torch_mnist_net():
-    nn = torch.nn
-
-    class Net(nn.Module):           # pytorch/examples mnist/main.py
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 32, 3, 1)
-            self.conv2 = nn.Conv2d(32, 64, 3, 1)
-            self.dropout1 = nn.Dropout(0.25)
-            self.dropout2 = nn.Dropout(0.5)
-            self.fc1 = nn.Linear(9216, 128)
-            self.fc2 = nn.Linear(128, 10)
-
-        def forward(self, x):
-            x = torch.relu(self.conv1(x))
-            x = torch.relu(self.conv2(x))
-            x = torch.nn.functional.max_pool2d(x, 2)
-            x = self.dropout1(x)
-            x = torch.flatten(x, 1)
-            x = torch.relu(self.fc1(x))
-            x = self.dropout2(x)
-            return torch.log_softmax(self.fc2(x), dim=1)
-    return Net()
+from tests.test_nn import mnist_net      # pytorch/examples' Net, for either framework
 
 
 @requires_torch
@@ -39,7 +15,7 @@ def torch_mnist_net():
 def test_mnist_net_losses_follow_pytorch_for_30_steps(optimizer):
     tc.manual_seed(0)
     ours = models.MnistCNN()
-    theirs = torch_mnist_net()
+    theirs = mnist_net(torch.nn)
     theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     ours.dropout1.p = ours.dropout2.p = 0.0          # "no dropout": identical computations
     theirs.dropout1.p = theirs.dropout2.p = 0.0
