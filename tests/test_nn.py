@@ -3,7 +3,6 @@
 distributions, and clear errors that change nothing."""
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
@@ -20,10 +19,6 @@ try:
 except ImportError:
     torch = None
 
-HAVE_CONV = importlib.util.find_spec("tinygrad_cv.ops.conv") is not None
-HAVE_POOL = importlib.util.find_spec("tinygrad_cv.ops.pool") is not None
-requires_conv = pytest.mark.skipif(not (HAVE_CONV and HAVE_POOL),
-                                   reason="tinygrad_cv.ops.conv / ops.pool not written yet")
 rng = np.random.default_rng(0)
 
 
@@ -247,7 +242,6 @@ def test_load_torch_weights_gives_identical_forward_mlp():
 
 
 @requires_torch
-@requires_conv
 @pytest.mark.parametrize("build", [mnist_net, lenet5, small_cnn])
 def test_load_torch_weights_gives_identical_forward_cnn(build):
     theirs, ours = build(torch.nn).eval(), build(nn).eval()
@@ -377,7 +371,6 @@ def test_layer_matches_torch(build, shape, device):
 
 
 @requires_torch
-@requires_conv
 @pytest.mark.parametrize("build, shape", CONV_LAYERS)
 def test_conv_pool_layer_matches_torch(build, shape, device):
     module_parity(build(nn), build(torch.nn), rng.standard_normal(shape).astype(np.float32),
@@ -385,7 +378,6 @@ def test_conv_pool_layer_matches_torch(build, shape, device):
 
 
 @requires_torch
-@requires_conv
 def test_mnist_net_training_step_grads_match_torch(device):
     theirs, ours = mnist_net(torch.nn).eval(), mnist_net(nn).eval()   # eval: no dropout
     x = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)
