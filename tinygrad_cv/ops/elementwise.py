@@ -60,7 +60,7 @@ def binary_operands(a, b, op):
     return cast(a, dtype), cast(b, dtype)
 
 
-def _float_operand(x, op):
+def float_operand(x, op):
     """Integer inputs of float-valued functions (exp, sqrt, ...) compute in float32, as torch."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
@@ -539,15 +539,15 @@ def abs(x):
 
 
 def exp(x):
-    return Exp.apply(_float_operand(x, "exp"))
+    return Exp.apply(float_operand(x, "exp"))
 
 
 def log(x):
-    return Log.apply(_float_operand(x, "log"))
+    return Log.apply(float_operand(x, "log"))
 
 
 def sqrt(x):
-    return Sqrt.apply(_float_operand(x, "sqrt"))
+    return Sqrt.apply(float_operand(x, "sqrt"))
 
 
 def relu(x):
@@ -555,11 +555,11 @@ def relu(x):
 
 
 def sigmoid(x):
-    return Sigmoid.apply(_float_operand(x, "sigmoid"))
+    return Sigmoid.apply(float_operand(x, "sigmoid"))
 
 
 def tanh(x):
-    return Tanh.apply(_float_operand(x, "tanh"))
+    return Tanh.apply(float_operand(x, "tanh"))
 
 
 def clamp(x, min=None, max=None):
@@ -569,7 +569,7 @@ def clamp(x, min=None, max=None):
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return _clamp_tensor(x, min, max)
     if isinstance(min, float) or isinstance(max, float):
-        x = _float_operand(x, "clamp")
+        x = float_operand(x, "clamp")
     return Clamp.apply(x, lo=min, hi=max)
 
 

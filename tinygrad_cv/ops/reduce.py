@@ -14,7 +14,7 @@ from .. import dtypes
 from ..autograd import Function
 from ..backend import xp_of
 from ..tensor import Tensor
-from .elementwise import cast
+from .elementwise import cast, float_operand
 from .movement import normalize_dim
 
 
@@ -323,14 +323,8 @@ def argmin(x, dim=None, keepdim=False):
     return argext(x, dim, keepdim, "argmin")
 
 
-def _float_input(x, op):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    return x if dtypes.is_floating(x.dtype) else cast(x, dtypes.default_float)
-
-
 def logsumexp(x, dim=None, keepdim=False):
-    x = _float_input(x, "logsumexp")
+    x = float_operand(x, "logsumexp")
     return LogSumExp.apply(x, axes=reduce_axes("logsumexp", dim, x.shape), keepdim=keepdim)
 
 
@@ -344,14 +338,14 @@ def _softmax_axis(op, x, dim):
 
 
 def softmax(x, dim=None, dtype=None):
-    x = _float_input(x, "softmax")
+    x = float_operand(x, "softmax")
     if dtype is not None:
         x = cast(x, dtypes.to_dtype(dtype))
     return Softmax.apply(x, axis=_softmax_axis("softmax", x, dim))
 
 
 def log_softmax(x, dim=None, dtype=None):
-    x = _float_input(x, "log_softmax")
+    x = float_operand(x, "log_softmax")
     if dtype is not None:
         x = cast(x, dtypes.to_dtype(dtype))
     return LogSoftmax.apply(x, axis=_softmax_axis("log_softmax", x, dim))
