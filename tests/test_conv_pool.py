@@ -486,6 +486,193 @@ def test_max_pool2d_indices_and_ties_match_torch():
                      lambda a: torch.nn.functional.max_pool2d(a, **cfg), x)
 
 
+# ============================================================================ max pool fast paths
+# Non-overlapping windows (kernel == stride, no padding, windows inside) take the CPU
+# "tiles" kernels: a uint8 argmax code per output and a write-once backward. Without a
+# gradient to compute, windows inside the input take `max_pool2d_values_inside`. On
+# cuda these tests run the general kernels, which must give the same answers.
+
+def tile_input(shape, dtype, fill, seed=20):
+    """Integers (many ties), all equal, standard normal, or integers with NaNs (some
+    windows with two NaNs: the last one wins, as torch)."""
+    rng = np.random.default_rng(seed)
+    if fill == "equal":
+        return np.full(shape, 2.0, dtype)
+    if fill == "normal":
+        return rng.standard_normal(shape).astype(dtype)
+    x = rng.integers(-3, 3, shape).astype(dtype)
+    if fill == "nan":
+        x.reshape(-1)[rng.choice(x.size, x.size // 8, replace=False)] = np.nan
+        x[..., 0, :2] = np.nan
+        x[..., 1, 1] = np.nan
+    return x
+
+
+def expected_grad(planes_shape, ref_idx, upstream):
+    """Each output's gradient at its flat argmax, zero elsewhere (windows don't overlap)."""
+    planes = planes_shape[0]
+    grad = np.zeros((planes, planes_shape[1] * planes_shape[2]), upstream.dtype)
+    np.put_along_axis(grad, ref_idx.reshape(planes, -1), upstream.reshape(planes, -1), axis=1)
+    return grad
+
+
+TILE_CASES = [      # input shape, kernel_size (= stride), dtype
+    ((2, 3, 8, 8), 2, np.float32),
+    ((2, 3, 7, 7), 2, np.float64),        # last row and column dropped
+    ((1, 2, 9, 11), 3, np.float64),       # 3x3 stride 3, two columns dropped
+    ((3, 7, 6), 2, np.float32),           # unbatched (C, H, W), last row dropped
+    ((2, 2, 6, 9), (2, 3), np.float32),   # rectangular windows
+    ((1, 2, 3, 4), 1, np.float64),        # 1x1: the identity
+]
+
+
+@pytest.mark.parametrize("shape,kernel,dtype", TILE_CASES)
+@pytest.mark.parametrize("fill", ["integers", "equal"])
+def test_max_pool2d_tiles_match_loop_reference(device, shape, kernel, dtype, fill):
+    x = tile_input(shape, dtype, fill)
+    k = conv_mod.pair(kernel, "kernel_size", "test")
+    planes = x.reshape(-1, *shape[-2:])
+    ref, ref_idx = ref_max_pool2d(planes.astype(np.float64), k, k, (0, 0), (1, 1), False)
+    t = tc.Tensor(x, dtype=dtype, device=device, requires_grad=True)
+    out = max_pool2d(t, kernel)
+    assert out.dtype == dtype and out.shape == shape[:-2] + ref.shape[1:]
+    np.testing.assert_array_equal(out.numpy().reshape(ref.shape), ref.astype(dtype))
+    upstream = np.random.default_rng(21).standard_normal(out.shape).astype(dtype)
+    out.backward(tc.Tensor(upstream, dtype=dtype, device=device))
+    np.testing.assert_array_equal(t.grad.numpy().reshape(len(planes), -1),
+                                  expected_grad(planes.shape, ref_idx, upstream))
+    with tc.no_grad():                                   # the inference path
+        np.testing.assert_array_equal(max_pool2d(t, kernel).numpy(), out.numpy())
+    plain = tc.Tensor(x, dtype=dtype, device=device)     # no grad needed: same path
+    np.testing.assert_array_equal(max_pool2d(plain, kernel).numpy(), out.numpy())
+
+
+TILE_TORCH_CASES = [      # input shape, kernel_size (= stride), dtype, fill
+    ((64, 16, 10, 10), 2, np.float32, "normal"),      # LeNet-5's second pool
+    ((4, 64, 32, 32), 2, np.float32, "integers"),     # large: the parallel kernels
+    ((2, 3, 8, 8), 2, np.float32, "equal"),
+    ((2, 3, 7, 7), 2, np.float64, "nan"),
+    ((2, 3, 9, 10), 3, np.float32, "nan"),
+    ((2, 9, 8), 3, np.float64, "integers"),
+    ((2, 2, 6, 9), (2, 3), np.float64, "nan"),
+]
+
+
+@requires_torch
+@pytest.mark.parametrize("shape,kernel,dtype,fill", TILE_TORCH_CASES)
+def test_max_pool2d_tiles_match_torch(device, shape, kernel, dtype, fill):
+    """Values, input gradient (it names the argmax: ties and NaNs), the no-grad values
+    and `return_indices` (torch's flat positions) all equal torch's, exactly."""
+    x = tile_input(shape, dtype, fill)
+    t = tc.Tensor(x, dtype=dtype, device=device, requires_grad=True)
+    out = max_pool2d(t, kernel)
+    upstream = np.random.default_rng(22).standard_normal(out.shape).astype(dtype)
+    out.backward(tc.Tensor(upstream, dtype=dtype, device=device))
+    theirs_in = torch.tensor(x, requires_grad=True)
+    theirs = torch.nn.functional.max_pool2d(theirs_in, kernel)
+    theirs.backward(torch.tensor(upstream))
+    np.testing.assert_array_equal(out.numpy(), theirs.detach().numpy())
+    np.testing.assert_array_equal(t.grad.numpy(), theirs_in.grad.numpy())
+    with tc.no_grad():
+        np.testing.assert_array_equal(max_pool2d(t, kernel).numpy(), out.numpy())
+        _, ours_idx = max_pool2d(t, kernel, return_indices=True)
+    _, theirs_idx = torch.nn.functional.max_pool2d(torch.tensor(x), kernel,
+                                                   return_indices=True)
+    np.testing.assert_array_equal(ours_idx.numpy(), theirs_idx.numpy())
+    assert ours_idx.dtype == np.int64
+
+
+@requires_torch
+@pytest.mark.parametrize("cfg", [dict(kernel_size=3, stride=2), dict(kernel_size=3, stride=1),
+                                 dict(kernel_size=(2, 3), stride=(1, 2))])
+def test_max_pool2d_inference_path_overlapping_windows_match_torch(device, cfg):
+    """No grad and windows inside but overlapping: maxima only, as torch's."""
+    x = tile_input((2, 3, 9, 8), np.float32, "nan")
+    with tc.no_grad():
+        out = max_pool2d(tc.Tensor(x, device=device), **cfg)
+    theirs = torch.nn.functional.max_pool2d(torch.tensor(x), **cfg)
+    np.testing.assert_array_equal(out.numpy(), theirs.numpy())
+
+
+@pytest.mark.parametrize("kernel", [2, 3, (2, 3)])
+def test_max_pool2d_tiles_gradcheck(device, kernel):
+    x = np.random.default_rng(23).permutation(2 * 3 * 7 * 9).reshape(2, 3, 7, 9) / 10.0
+    gradcheck(lambda a: max_pool2d(a, kernel), x, device=device)
+
+
+@pytest.mark.parametrize("kernel,stride,h,w", [((2, 2), (2, 2), 7, 9), ((3, 3), (3, 3), 10, 11),
+                                               ((2, 3), (2, 3), 6, 8), ((1, 1), (1, 1), 3, 4),
+                                               ((3, 3), (2, 2), 9, 8), ((2, 3), (1, 2), 6, 7)])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_max_pool2d_fast_kernels_match_general_kernels(kernel, stride, h, w, parallel):
+    """The tiles and values kernels against `max_pool2d_forward` / `scatter_to_indices`,
+    serial twin and parallel kernel alike; the backward writes every input element
+    (including the rows and columns no window covers: grad_in starts as NaN)."""
+    from tinygrad_cv.kernels import cpu
+    run = (lambda k: k.parallel) if parallel else (lambda k: k)
+    (kh, kw), (sh, sw) = kernel, stride
+    x = tile_input((5, h, w), np.float32, "nan")
+    x[2] = -np.inf
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    out = np.empty((5, oh, ow), np.float32)
+    indices = np.empty((5, oh, ow), np.int64)
+    cpu.max_pool2d_forward(x, out, indices, kh, kw, sh, sw, 0, 0, 1, 1)
+    values = np.full_like(out, 7.0)
+    run(cpu.max_pool2d_values_inside)(x, values, kh, kw, sh, sw)
+    np.testing.assert_array_equal(values, out)
+    if kernel != stride:
+        return
+    tiles_out = np.full_like(out, 7.0)
+    codes = np.full(out.shape, 255, np.uint8)
+    run(cpu.max_pool2d_tiles_forward)(x, tiles_out, codes, kh, kw)
+    np.testing.assert_array_equal(tiles_out, out)
+    rows = np.arange(oh)[:, None] * kh + codes // kw        # codes -> flat positions
+    cols = np.arange(ow) * kw + codes % kw
+    np.testing.assert_array_equal(rows * w + cols, indices)
+    grad_out = np.random.default_rng(24).standard_normal(out.shape).astype(np.float32)
+    grad_in = np.full(x.shape, np.nan, np.float32)
+    run(cpu.max_pool2d_tiles_backward)(grad_out, codes, grad_in, kh, kw)
+    expected = np.empty((5, h * w), np.float32)
+    cpu.scatter_to_indices(grad_out.reshape(5, -1), indices.reshape(5, -1), expected)
+    np.testing.assert_array_equal(grad_in.reshape(5, -1), expected)
+
+
+@pytest.mark.parametrize("kwargs,grad,expected", [
+    (dict(kernel_size=2), True, ["max_pool2d_tiles_forward", "max_pool2d_tiles_backward"]),
+    (dict(kernel_size=2), False, ["max_pool2d_values_inside"]),
+    (dict(kernel_size=2, return_indices=True), True,
+     ["max_pool2d_forward_inside", "scatter_to_indices"]),
+    (dict(kernel_size=2, return_indices=True), False, ["max_pool2d_forward_inside"]),
+    (dict(kernel_size=3, stride=2), True, ["max_pool2d_forward_inside", "scatter_to_indices"]),
+    (dict(kernel_size=3, stride=2), False, ["max_pool2d_values_inside"]),
+    (dict(kernel_size=2, padding=1), False, ["max_pool2d_forward"]),
+    (dict(kernel_size=2, ceil_mode=True), True, ["max_pool2d_forward", "scatter_to_indices"]),
+])
+def test_max_pool2d_cpu_path_choice(monkeypatch, kwargs, grad, expected):
+    """Which CPU kernels each kind of call runs (so the tests above test the fast paths)."""
+    from tinygrad_cv.kernels import cpu
+    calls = []
+
+    def spy(name):
+        kernel = getattr(cpu, name)
+
+        def call(*args):
+            calls.append(name)
+            return kernel(*args)
+        return call
+
+    for name in ("max_pool2d_forward", "max_pool2d_forward_inside", "scatter_to_indices",
+                 "max_pool2d_tiles_forward", "max_pool2d_tiles_backward",
+                 "max_pool2d_values_inside"):
+        monkeypatch.setattr(cpu, name, spy(name))
+    x = tc.Tensor(np.random.default_rng(25).standard_normal((2, 3, 7, 7)), requires_grad=grad)
+    out = max_pool2d(x, **kwargs)
+    out = out[0] if kwargs.get("return_indices") else out
+    if grad:
+        out.sum().backward()
+    assert calls == expected
+
+
 # ============================================================================ errors
 
 def _t(*shape):

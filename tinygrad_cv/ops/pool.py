@@ -3,8 +3,13 @@
 Each op validates its geometry once (torch's rules and output-size formula), then runs
 one kernel over "planes" (sample x channel) of a contiguous (planes, H, W) view; the
 kernels live in `kernels/cpu.py` and `kernels/cuda.py`. Max pooling computes max and
-argmax in one pass with no im2col, keeps only the argmax (flat position in the input
-plane) for backward, and sends each gradient to that one position (torch's rule).
+argmax in one pass with no im2col, keeps only the argmax for backward, and sends each
+gradient to that one position (torch's rule). The argmax is kept as a flat position in
+the input plane (int64, torch's `return_indices` format), except on the CPU when the
+windows tile the input (kernel == stride, no padding, e.g. 2x2 stride 2): there it is a
+uint8 position inside the window and the backward writes each input element once.
+With no gradient to compute (grad mode off, or an input not requiring grad) and no
+indices asked for, the CPU computes only the maxima of windows inside the input.
 Inputs may be 4-D (N, C, H, W) or unbatched 3-D (C, H, W), as in torch.
 """
 from __future__ import annotations
@@ -133,33 +138,70 @@ def _empty(xp, shape, dtype):
 
 def _windows_inside(geom):
     """No padding, no dilation and every window wholly inside the input (no ceil-mode
-    overhang): the case of the fast `max_pool2d_forward_inside` kernel."""
+    overhang): the case of the `max_pool2d_forward_inside` and
+    `max_pool2d_values_inside` kernels (no per-window bounds)."""
     return (geom.padding == (0, 0) and geom.dilation == (1, 1)
             and (geom.out_h - 1) * geom.stride[0] + geom.kernel[0] <= geom.height
             and (geom.out_w - 1) * geom.stride[1] + geom.kernel[1] <= geom.width)
 
 
+def _windows_tile(geom):
+    """Windows inside the input that never overlap nor leave gaps (kernel == stride), with
+    at most 256 elements (their argmax fits a uint8 code): the `max_pool2d_tiles_*` case."""
+    return (_windows_inside(geom) and geom.kernel == geom.stride
+            and geom.kernel[0] * geom.kernel[1] <= 256)
+
+
 class MaxPool2d(Function):
-    """Windowed max pooling; the argmax is kept for backward (and `indices_sink`)."""
+    """Windowed max pooling; the argmax is kept for backward (and `indices_sink`).
+
+    CPU fast paths, for windows inside the input: without a gradient to compute (and no
+    indices asked for), the maxima only; with one, when the windows tile the input, the
+    argmax as a uint8 code within its window and a backward writing each input element
+    once. Every other case, and CuPy, keeps int64 flat indices and scatters."""
 
     @staticmethod
     def forward(ctx, x, geom, indices_sink=None):
         xp = xp_of(x)
+        ctx.geom = geom
+        ctx.tiles = False
+        planes = _planes(xp, x, geom)
         out = _empty(xp, (geom.planes, geom.out_h, geom.out_w), x.dtype)
+        kernels = kernels_for(xp)
+        if xp is np and indices_sink is None and _windows_inside(geom):
+            if not ctx.needs_input_grad[0]:                   # inference: maxima only
+                kernels.max_pool2d_values_inside(planes, out, *geom.kernel, *geom.stride)
+                return out.reshape(geom.out_shape)
+            if _windows_tile(geom):
+                codes = _empty(xp, (geom.planes, geom.out_h, geom.out_w), np.uint8)
+                kernels.max_pool2d_tiles_forward(planes, out, codes, *geom.kernel)
+                ctx.save_for_backward(codes)
+                ctx.tiles = True
+                return out.reshape(geom.out_shape)
         indices = _empty(xp, (geom.planes, geom.out_h, geom.out_w), np.int64)
         if _windows_inside(geom):
-            kernels_for(xp).max_pool2d_forward_inside(_planes(xp, x, geom), out, indices,
-                                                      *geom.kernel, *geom.stride)
+            kernels.max_pool2d_forward_inside(planes, out, indices, *geom.kernel,
+                                              *geom.stride)
         else:
-            kernels_for(xp).max_pool2d_forward(_planes(xp, x, geom), out, indices,
-                                               *geom.window_args(), *geom.dilation)
+            kernels.max_pool2d_forward(planes, out, indices, *geom.window_args(),
+                                       *geom.dilation)
         if indices_sink is not None:
             indices_sink.append(indices.reshape(geom.out_shape))
         ctx.save_for_backward(indices)
-        ctx.geom = geom
         return out.reshape(geom.out_shape)
 
-    backward = staticmethod(_max_pool_backward)
+    @staticmethod
+    def backward(ctx, grad):
+        """Tiles: `max_pool2d_tiles_backward` from the codes; otherwise the scatter."""
+        if not ctx.tiles:
+            return _max_pool_backward(ctx, grad)
+        geom = ctx.geom
+        codes, = ctx.saved
+        grad_in = _empty(np, geom.in_shape, grad.dtype)   # returned as is (not a view)
+        kernels_for(np).max_pool2d_tiles_backward(
+            np.ascontiguousarray(grad).reshape(geom.planes, geom.out_h, geom.out_w), codes,
+            grad_in.reshape(geom.planes, geom.height, geom.width), *geom.kernel)
+        return grad_in
 
 
 class AdaptiveMaxPool2d(Function):

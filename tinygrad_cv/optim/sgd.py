@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import xp_of
+from ..kernels import cpu as cpu_kernels
 from ..ops import buffers
 from .optimizer import Optimizer, check_hyperparameter, reject_unsupported_flags, state_tensor_like
 
@@ -55,6 +56,9 @@ class SGD(Optimizer):
         for p in group["params"]:
             if p.grad is None:
                 continue
+            if self._fused_applies(p):
+                self._fused_update(p, group, lr, momentum, dampening, weight_decay)
+                continue
             grad = p.grad.data
             if group["maximize"]:
                 grad = -grad
@@ -72,3 +76,29 @@ class SGD(Optimizer):
                     buf.data += grad if dampening == 0 else _scaled(grad, 1.0 - dampening)
                 grad = grad + _scaled(buf.data, momentum) if group["nesterov"] else buf.data
             p.data -= _scaled(grad, lr)
+
+    def _fused_applies(self, p):
+        """A contiguous float32/float64 CPU parameter (and momentum buffer, if any)."""
+        if xp_of(p.data) is not np or p.data.dtype not in (np.float32, np.float64):
+            return False
+        buf = self.state[p].get("momentum_buffer") if p in self.state else None
+        return p.data.flags.c_contiguous and (
+            buf is None or (buf.data.flags.c_contiguous and buf.data.dtype == p.data.dtype))
+
+    def _fused_update(self, p, group, lr, momentum, dampening, weight_decay):
+        """The CPU update as one Numba pass (kernels/cpu.py `sgd_update`): the same
+        arithmetic as the NumPy path above, without its temporaries."""
+        dtype = p.data.dtype.type
+        grad = np.ascontiguousarray(p.grad.data, dtype=p.data.dtype)
+        first_step = False
+        buf = p.data                     # a placeholder the kernel ignores (momentum 0)
+        if momentum != 0:
+            state = self.state[p]
+            if state.get("momentum_buffer") is None:
+                state["momentum_buffer"] = state_tensor_like(p)
+                first_step = True
+            buf = state["momentum_buffer"].data
+        cpu_kernels.sgd_update(p.data.reshape(-1), grad.reshape(-1), buf.reshape(-1),
+                               dtype(lr), dtype(momentum), dtype(1.0 - dampening),
+                               dtype(weight_decay), bool(group["nesterov"]),
+                               bool(group["maximize"]), first_step)
