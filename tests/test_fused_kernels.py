@@ -161,11 +161,11 @@ def _relu_input(shape, dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_relu_kernel_path_matches_rule(dtype, order):
-    """Large arrays take the Numba kernels: forward max(x, 0) with NaN passing, backward
-    grad where out > 0 else 0 (NaN/inf grads zeroed where the unit is off)."""
-    x = np.asarray(_relu_input((64, 90, 100), dtype), order=order)
-    assert x.size >= ew_mod.RELU_KERNEL_MIN_SIZE
+@pytest.mark.parametrize("shape", [(64, 90, 100), (64, 256)])    # parallel, serial twin
+def test_relu_kernel_path_matches_rule(dtype, order, shape):
+    """CPU float arrays take the Numba kernels: forward max(x, 0) with NaN passing,
+    backward grad where out > 0 else 0 (NaN/inf grads zeroed where the unit is off)."""
+    x = np.asarray(_relu_input(shape, dtype), order=order)
     g = _relu_input(x.shape, dtype, seed=1)
     g.reshape(-1)[6:12] = [np.nan, np.inf, np.nan, -np.inf, np.nan, np.nan]
     t = tc.Tensor(x, dtype=dtype, requires_grad=True)
@@ -181,8 +181,9 @@ def test_relu_kernel_and_array_paths_agree(monkeypatch):
     x = _relu_input((600_000,), np.float32)
     g = _relu_input((600_000,), np.float32, seed=4)
     results = []
-    for threshold in (1, 1 << 40):                 # kernel path, then NumPy path
-        monkeypatch.setattr(ew_mod, "RELU_KERNEL_MIN_SIZE", threshold)
+    for array_ops in (False, True):                 # kernel path, then NumPy path
+        if array_ops:
+            monkeypatch.setattr(ew_mod, "_relu_kernels", lambda arr: None)
         t = tc.Tensor(x, requires_grad=True)
         out = F.relu(t)
         out.backward(tc.Tensor(g))

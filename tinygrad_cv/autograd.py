@@ -179,6 +179,18 @@ class AccumulateGrad:
         return "<AccumulateGrad>"
 
 
+_TENSOR_CLASS = []
+
+
+def _tensor_class():
+    """tensor.Tensor, imported on first use (tensor.py imports this module); cached, as an
+    import statement in `apply` cost ~1 us per op."""
+    if not _TENSOR_CLASS:
+        from .tensor import Tensor
+        _TENSOR_CLASS.append(Tensor)
+    return _TENSOR_CLASS[0]
+
+
 class Function:
     """Base class of every differentiable op; see the module docstring."""
 
@@ -197,11 +209,9 @@ class Function:
     @classmethod
     def apply(cls, *tensors, **params):
         """Run the op on Tensors; non-tensor settings go in `params`. Returns a Tensor."""
-        from .tensor import Tensor  # local: tensor.py imports this module
-
         dev = tensors[0].device_str
-        if len(tensors) > 1:
-            dev = check_same_device(cls.__name__.lower(), [t.device_str for t in tensors])
+        if len(tensors) > 1 and any(t.device_str != dev for t in tensors):
+            check_same_device(cls.__name__.lower(), [t.device_str for t in tensors])
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         if record:
             ctx = Context(cls, tuple(t.requires_grad for t in tensors))
@@ -211,11 +221,12 @@ class Function:
             out = cls.forward(ctx, *[t.data for t in tensors], **params)
         if cls.output_device_param is not None:
             dev = params[cls.output_device_param]
+        wrap = _tensor_class()._wrap
         if not record:
-            return Tensor._wrap(out, dev)
+            return wrap(out, dev)
         ctx.parents = tuple(t._node() if t.requires_grad else None for t in tensors)
         ctx.input_meta = tuple((t.data.shape, t.data.dtype) for t in tensors)
-        return Tensor._wrap(out, dev, grad_fn=ctx)
+        return wrap(out, dev, grad_fn=ctx)
 
 
 # ----------------------------------------------------------------------------- the engine

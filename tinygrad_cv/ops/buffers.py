@@ -16,6 +16,7 @@ is plain `empty`. The pool keeps at most `MAX_POOL_BYTES`; `clear()` empties it.
 """
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -39,7 +40,7 @@ def empty(shape, dtype):
     """An uninitialised C-contiguous NumPy array, in recycled memory when large."""
     global _pooled_bytes
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     if not _ENABLED or nbytes < MIN_BYTES:
         return np.empty(shape, dtype)
     bucket = _pool.setdefault(nbytes, [])

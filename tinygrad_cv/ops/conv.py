@@ -22,6 +22,7 @@ The same op serves numpy and cupy; only the kernel module differs (`kernels_for`
 """
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -202,7 +203,7 @@ def _column_buffer(xp, shape, dtype, slot="columns"):
     memory pool, which already reuses memory."""
     if xp is not np:
         return xp.empty(shape, dtype=dtype)
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     return _scratch_bytes(nbytes, slot).view(dtype).reshape(shape)
 
 
@@ -238,7 +239,7 @@ def _tile_buffer(xp, rows, cols, dtype, slot):
             extra = e
             break
     shape = (16, rows + extra, cols)
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     return _scratch_bytes(nbytes, slot).view(dtype).reshape(shape)
 
 

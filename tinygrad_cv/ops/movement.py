@@ -4,6 +4,7 @@ Each checks its arguments against the input's shape first and names itself in th
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -63,7 +64,7 @@ def _resolve_shape(op, shape, size, in_shape):
     unknown = [i for i, n in enumerate(shape) if n == -1]
     if len(unknown) > 1 or any(n < -1 for n in shape):
         raise RuntimeError(f"{op}: invalid shape {shape} (at most one -1, no other negatives)")
-    known = int(np.prod([n for n in shape if n != -1]))
+    known = math.prod(n for n in shape if n != -1)
     if unknown:
         if known == 0 or size % known:
             raise RuntimeError(f"{op}: shape {shape} is invalid for an input of shape "
@@ -87,7 +88,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     e = normalize_dim("flatten", end_dim, x.shape)
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
+    shape = x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:]
     return reshape(x, shape, "flatten")
 
 

@@ -14,6 +14,7 @@ Inputs may be 4-D (N, C, H, W) or unbatched 3-D (C, H, W), as in torch.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,7 +94,7 @@ def pool_geometry(op, shape, kernel_size, stride, padding, dilation, ceil_mode):
         raise ValueError(f"{op}: given input of shape {tuple(shape)}, kernel_size={kernel},"
                          f" stride={stride}, padding={padding}, dilation={dilation}: the "
                          f"output size ({out_h}, {out_w}) is too small")
-    planes = int(np.prod(shape[:-2]))
+    planes = math.prod(shape[:-2])
     return PoolGeometry(tuple(shape), planes, height, width, kernel, stride, padding,
                         dilation, out_h, out_w)
 
@@ -108,7 +109,7 @@ def adaptive_geometry(op, shape, output_size):
     out_h, out_w = (shape[-2 + i] if s is None else s for i, s in enumerate(output_size))
     if not all(isinstance(s, (int, np.integer)) and s >= 1 for s in (out_h, out_w)):
         raise ValueError(f"{op}: output_size must be positive ints, got {output_size!r}")
-    planes = int(np.prod(shape[:-2]))
+    planes = math.prod(shape[:-2])
     return PoolGeometry(tuple(shape), planes, shape[-2], shape[-1], None, None, None, None,
                         int(out_h), int(out_w))
 
