@@ -313,6 +313,30 @@ def test_conv2d_relu_matches_relu_of_conv2d(shape, wshape, kwargs, bias):
     gradcheck(lambda *t: F.conv2d_relu(*t, **kwargs), *arrays)
 
 
+def test_conv2d_relu_backward_twice_with_retain_graph():
+    """The fused op frees its activation early in backward, except under retain_graph:
+    a second backward must still apply the ReLU mask (gradients exactly double)."""
+    rng = np.random.default_rng(3)
+    x = tc.Tensor(rng.standard_normal((2, 3, 6, 6)).astype(np.float32), requires_grad=True)
+    w = tc.Tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    y = F.conv2d_relu(x, w)
+    y.sum().backward(retain_graph=True)
+    once = x.grad.numpy().copy(), w.grad.numpy().copy()
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * once[0], rtol=1e-6)
+    np.testing.assert_allclose(w.grad.numpy(), 2 * once[1], rtol=1e-6)
+    mask = (y.numpy() > 0).astype(np.float32)
+    assert np.abs(once[1]).sum() > 0
+    np.testing.assert_allclose(once[1], _weight_grad(x, w, mask), rtol=1e-5, atol=1e-5)
+
+
+def _weight_grad(x, w, upstream):
+    """dL/dw of conv2d(x, w) for the upstream gradient `upstream` (plain conv2d)."""
+    wt = tc.Tensor(w.numpy(), requires_grad=True)
+    F.conv2d(tc.Tensor(x.numpy()), wt).backward(tc.Tensor(upstream))
+    return wt.grad.numpy()
+
+
 def test_conv_module_forward_relu_and_models_keep_state_dict():
     conv = tc.nn.Conv2d(8, 8, 3, padding=1)
     x = tc.randn(2, 8, 5, 5)

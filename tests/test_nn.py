@@ -510,6 +510,17 @@ def test_dropout_is_seeded(device):
         nn.Dropout(1.5)
 
 
+def test_dropout_mask_drawn_in_chunks_is_one_uniform_draw():
+    """The CPU mask is drawn a chunk at a time; it must be exactly uniform >= p from the
+    seeded generator's stream, as one whole draw (an odd size spanning several chunks)."""
+    from tinygrad_cv.ops import activation
+    shape = (3, activation.MASK_CHUNK + 12345)
+    tc.manual_seed(7)
+    y = F.dropout(tc.ones(*shape), 0.3).numpy()
+    expected = np.random.default_rng(7).random(shape, dtype=np.float32) >= np.float32(0.3)
+    np.testing.assert_array_equal(y != 0, expected)
+
+
 # ----------------------------------------------------------------------------- init
 
 def test_default_init_distributions_follow_torch_formulas():

@@ -302,6 +302,8 @@ def run_backward(root_node, root_grad, retain_graph=False):
                 f"{node.name()}: trying to backward through the graph a second time; "
                 "its saved arrays were already freed (pass retain_graph=True to the first "
                 "backward() if you need to backward twice)")
+        if retain_graph:
+            node.retain_graph = True    # a backward may then not free saved state early
         with np.errstate(all="ignore"):
             input_grads = node.fn.backward(node, grad)
         if not isinstance(input_grads, tuple):

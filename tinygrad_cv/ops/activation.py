@@ -86,14 +86,27 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     return MaskMultiply.apply(x, keep=keep, scale=1.0 / (1.0 - p))
 
 
+MASK_CHUNK = 1 << 16
+"""Uniforms drawn per chunk when building a dropout mask on the CPU."""
+
+
 def _keep_mask(xp, gen, shape, p):
-    """uniform[0, 1) >= p as booleans. On the CPU the uniforms are drawn into recycled
-    scratch memory and the mask lands in recycled memory too: fresh arrays of this size
-    page-fault on every step (~750 faults per MNIST CNN step with MALLOC_MMAP_MAX_=0)."""
+    """uniform[0, 1) >= p as booleans. On the CPU the mask lands in recycled memory (a
+    fresh array of this size page-faults on every step: ~750 faults per MNIST CNN step
+    with MALLOC_MMAP_MAX_=0) and the uniforms are drawn a cache-sized chunk at a time,
+    never as a whole float32 array (9 MB at batch 256); the generator's stream is the
+    same as one big draw."""
     if xp is not np:
         return gen.random(shape, dtype=xp.float32) >= p
-    uniforms = gen.random(shape, dtype=np.float32, out=buffers.empty(shape, np.float32))
-    return np.greater_equal(uniforms, np.float32(p), out=buffers.empty(shape, np.bool_))
+    keep = buffers.empty(shape, np.bool_)
+    flat = keep.reshape(-1)
+    uniforms = np.empty(min(MASK_CHUNK, flat.size), np.float32)
+    threshold = np.float32(p)
+    for start in range(0, flat.size, MASK_CHUNK):
+        chunk = uniforms[:min(MASK_CHUNK, flat.size - start)]
+        gen.random(chunk.size, dtype=np.float32, out=chunk)
+        np.greater_equal(chunk, threshold, out=flat[start:start + chunk.size])
+    return keep
 
 
 def _scratch(xp, shape, dtype):
