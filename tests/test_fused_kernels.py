@@ -394,3 +394,55 @@ def test_outputs_kept_by_the_user_are_not_overwritten():
         F.max_pool2d(y, 2).sum().backward()
     for k, s in zip(kept + [tc.tensor(a) for a in kept_arrays], snapshot):
         np.testing.assert_array_equal(k.numpy(), s)
+
+
+# ----------------------------------------------------------------------------- linear + relu
+
+@pytest.mark.parametrize("x_shape, out_features", [
+    ((4, 7), 9),         # batch <= out_features: the transposed-GEMM (Fortran) output
+    ((12, 7), 5),        # batch > out_features: the plain GEMM (C-ordered) output
+    ((3, 2, 6), 4),      # more than 2-D input
+    ((7,), 3),           # unbatched
+])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_relu_matches_relu_of_linear(x_shape, out_features, bias):
+    """The fused op gives relu(linear(...))'s values and gradients (float64, exactly) and
+    passes the finite-difference check."""
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal(x_shape), rng.standard_normal((out_features, x_shape[-1]))]
+    if bias:
+        arrays.append(rng.standard_normal(out_features))
+    results = []
+    for fused in (True, False):
+        ts = [tc.Tensor(a, dtype=np.float64, requires_grad=True) for a in arrays]
+        out = F.linear_relu(*ts) if fused else F.relu(F.linear(*ts))
+        u = np.sin(np.arange(out.numel())).reshape(out.shape)
+        (out * tc.Tensor(u, dtype=np.float64)).sum().backward()
+        results.append([out.numpy()] + [t.grad.numpy() for t in ts])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    gradcheck(F.linear_relu, *arrays)
+
+
+@requires_torch
+@pytest.mark.parametrize("batch", [3, 64, 300])
+def test_linear_relu_torch_parity(batch):
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal((batch, 50)).astype(np.float32),
+              rng.standard_normal((20, 50)).astype(np.float32),
+              rng.standard_normal(20).astype(np.float32)]
+    torch_parity(F.linear_relu, lambda x, w, b: torch.relu(torch.nn.functional.linear(x, w, b)),
+                 *arrays)
+
+
+def test_linear_forward_relu_in_models_keeps_state_dict():
+    """nn.Linear.forward_relu is relu(forward) and the models using it keep their keys."""
+    tc.manual_seed(0)
+    layer = tc.nn.Linear(6, 4)
+    x = tc.randn(5, 6)
+    np.testing.assert_array_equal(layer.forward_relu(x).numpy(), F.relu(layer(x)).numpy())
+    from tinygrad_cv.models import MLP
+    assert list(MLP().state_dict()) == ["layers.0.weight", "layers.0.bias", "layers.2.weight",
+                                        "layers.2.bias", "layers.4.weight", "layers.4.bias"]
+    with pytest.raises(ValueError, match="in_features=6"):
+        layer.forward_relu(tc.randn(5, 7))

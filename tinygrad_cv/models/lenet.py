@@ -26,6 +26,6 @@ class LeNet5(nn.Module):
         x = self.pool1(self.conv1.forward_relu(x))   # = relu(conv1(x)), one fused op
         x = self.pool2(self.conv2.forward_relu(x))
         x = x.flatten(1)
-        x = self.relu(self.fc1(x))
-        x = self.relu(self.fc2(x))
+        x = self.fc1.forward_relu(x)                 # = relu(fc1(x)), one fused op
+        x = self.fc2.forward_relu(x)
         return self.fc3(x)

@@ -18,4 +18,8 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x):
-        return self.layers(self.flatten(x))
+        x = self.flatten(x)
+        layers = list(self.layers)       # Linear, ReLU, Linear, ReLU, ..., Linear
+        for linear in layers[:-1:2]:
+            x = linear.forward_relu(x)   # = its ReLU(linear(x)), one fused op
+        return layers[-1](x)

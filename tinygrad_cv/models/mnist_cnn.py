@@ -27,7 +27,7 @@ class MnistCNN(nn.Module):
         x = F.max_pool2d(x, 2)
         x = self.dropout1(x)
         x = x.flatten(1)
-        x = F.relu(self.fc1(x))
+        x = self.fc1.forward_relu(x)        # = F.relu(self.fc1(x)), one fused op
         x = self.dropout2(x)
         x = self.fc2(x)
         return F.log_softmax(x, dim=1)

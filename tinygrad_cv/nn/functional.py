@@ -23,19 +23,31 @@ def _require_tensor(op, x):
 
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias, for input (*, in_features) and weight (out, in)."""
-    _require_tensor("linear", input)
-    _require_tensor("linear", weight)
+    _check_linear("linear", input, weight, bias)
+    from ..ops.matmul import linear as _linear
+    return _linear(input, weight, bias)
+
+
+def linear_relu(input, weight, bias=None):
+    """relu(linear(...)) fused into one op (same values and gradients, one node and one
+    array less): what `nn.Linear.forward_relu` runs."""
+    _check_linear("linear_relu", input, weight, bias)
+    from ..ops.matmul import linear as _linear
+    return _linear(input, weight, bias, relu=True)
+
+
+def _check_linear(op, input, weight, bias):
+    _require_tensor(op, input)
+    _require_tensor(op, weight)
     if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
+        raise ValueError(f"{op}: weight must be 2-D (out_features, in_features), got shape "
                          f"{weight.shape}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {input.shape} has "
+        raise ValueError(f"{op}: input of shape {input.shape} has "
                          f"{input.shape[-1] if input.ndim else 0} features in its last dim, but "
                          f"the weight of shape {weight.shape} expects {weight.shape[1]}")
     if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
-    from ..ops.matmul import linear as _linear
-    return _linear(input, weight, bias)
+        raise ValueError(f"{op}: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
 
 
 # ----------------------------------------------------------------------------- conv and pool

@@ -61,16 +61,18 @@ def matmul(a, b):
 
 
 class Linear(Function):
-    """y = x @ W^T + b as one op (torch's F.linear), x of shape (*, in_features).
+    """y = x @ W^T + b as one op (torch's F.linear), x of shape (*, in_features);
+    `relu=True` is relu(linear(...)) (linear_relu).
 
     One Function instead of transpose + matmul + broadcast add: on the MLP (batch 64)
     the three ops' Python bookkeeping (operand checks, dtype promotion, broadcasting,
     three graph nodes, a sum_to for the bias gradient) cost more than the GEMMs. The
-    bias is added in place into the GEMM's output; backward is two GEMMs and a row sum.
+    bias is added in place into the GEMM's output, and the ReLU too when fused (saving
+    a node and an array); backward is the ReLU mask, two GEMMs and a row sum.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, *maybe_bias):
+    def forward(ctx, x, weight, *maybe_bias, relu=False):
         xp = xp_of(x)
         x2 = x.reshape(-1, x.shape[-1])
         if x.ndim == 2 and weight.flags.c_contiguous and x.shape[0] <= weight.shape[0]:
@@ -84,6 +86,10 @@ class Linear(Function):
             out = xp.matmul(x2, weight.T)
         if maybe_bias:
             out += maybe_bias[0]
+        ctx.relu_out = None
+        if relu:
+            _relu_in_place(xp, out)
+            ctx.relu_out = out
         need = ctx.needs_input_grad
         ctx.save_for_backward(x2 if need[1] else None, weight if need[0] else None)
         ctx.x_shape = x.shape
@@ -97,6 +103,8 @@ class Linear(Function):
         xp = xp_of(grad)
         need = ctx.needs_input_grad
         g2 = grad.reshape(-1, grad.shape[-1])
+        if ctx.relu_out is not None:
+            g2 = _relu_mask(xp, ctx.relu_out, g2)
         grad_x = None
         if need[0]:
             out = (buffers.empty((g2.shape[0], weight.shape[1]), g2.dtype)
@@ -111,12 +119,37 @@ class Linear(Function):
         return grad_x, grad_w, (g2.sum(axis=0) if need[2] else None)
 
 
-def linear(x, weight, bias=None):
-    """x @ weight.T + bias with one graph node; shapes are checked by the caller
-    (nn.functional.linear). Mixed dtypes take the generic promoting path."""
+def _relu_in_place(xp, out):
+    """max(out, 0) into `out` (a fresh GEMM output: C- or Fortran-ordered)."""
+    if xp is np and out.dtype in (np.float32, np.float64):
+        from ..kernels import cpu
+        flat = out.ravel(order="K")          # a view: `out` is C- or F-contiguous
+        cpu.relu_forward(flat, flat)
+    else:
+        xp.maximum(out, 0, out=out)
+
+
+def _relu_mask(xp, out, grad):
+    """grad where out > 0 else 0 (torch's threshold_backward), `grad` shaped like `out`
+    (the saved activation, C- or Fortran-ordered: the gradient is put in its order)."""
+    if xp is np and out.dtype in (np.float32, np.float64) and grad.dtype == out.dtype:
+        from ..kernels import cpu
+        order = "C" if out.flags.c_contiguous else "F"
+        grad = np.asarray(grad, order=order)
+        masked = np.empty_like(out)                  # same memory order as `out`
+        cpu.relu_backward(out.ravel(order="K"), grad.ravel(order="K"),
+                          masked.ravel(order="K"))
+        return masked
+    return xp.where(out > 0, grad, xp.zeros((), dtype=grad.dtype))
+
+
+def linear(x, weight, bias=None, relu=False):
+    """x @ weight.T + bias with one graph node (`relu=True`: relu of it, still one node);
+    shapes are checked by the caller (nn.functional.linear). Mixed dtypes take the
+    generic promoting path."""
     if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
         out = matmul(x, weight.t())
-        return out + bias if bias is not None else out
-    if bias is None:
-        return Linear.apply(x, weight)
-    return Linear.apply(x, weight, bias)
+        out = out + bias if bias is not None else out
+        return out.relu() if relu else out
+    tensors = (x, weight) if bias is None else (x, weight, bias)
+    return Linear.apply(*tensors, relu=bool(relu))
