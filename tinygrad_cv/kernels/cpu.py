@@ -142,6 +142,49 @@ def col2im(cols, dx, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w,
                     _add_run(cols_flat, src, dx_flat, dst, stride_w, ow_hi - ow_lo)
 
 
+@njit(parallel=True, cache=True)
+def bias_relu(out, bias, relu):
+    """The conv epilogue in one pass over `out` (planes = N*O, positions), in place:
+    out += bias[channel], then max(., 0) when `relu` (NaN passing, as torch.relu).
+    `bias` has O entries (an empty array: no bias). Replaces a broadcast add and a ReLU
+    pass, each a full sweep over the activation (9 MB for the MNIST CNN's conv2)."""
+    planes, positions = out.shape
+    channels = bias.size
+    zero = np.zeros(1, out.dtype)[0]
+    for p in prange(planes):
+        row = out[p]
+        if channels:
+            b = bias[p % channels]
+            if relu:
+                for k in range(positions):
+                    v = row[k] + b
+                    row[k] = zero if v <= 0 else v
+            else:
+                for k in range(positions):
+                    row[k] += b
+        elif relu:
+            for k in range(positions):
+                v = row[k]
+                row[k] = zero if v <= 0 else v
+
+
+@njit(parallel=True, cache=True)
+def relu_backward_plane_sums(out, grad, grad_in, sums):
+    """ReLU's backward (grad_in = grad where out > 0 else 0; `grad_in` may be `grad`)
+    over (planes, positions) arrays, and each plane's sum of grad_in into `sums`
+    (float64 accumulation): the conv bias gradient is then sums.reshape(N, O).sum(0),
+    without another sweep over the gradient."""
+    planes, positions = grad.shape
+    zero = np.zeros(1, grad.dtype)[0]
+    for p in prange(planes):
+        total = 0.0
+        for k in range(positions):
+            g = zero if out[p, k] <= 0 else grad[p, k]
+            grad_in[p, k] = g
+            total += g
+        sums[p] = total
+
+
 # ----------------------------------------------------------------------------- max pool
 
 @njit(parallel=True, cache=True)
@@ -852,6 +895,6 @@ for _name in ("im2col", "col2im", "max_pool2d_forward", "max_pool2d_forward_insi
               "max_pool2d_values_inside", "avg_pool2d_forward", "avg_pool2d_backward",
               "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
               "adaptive_max_pool2d_forward", "relu_forward", "relu_backward",
-              "sgd_update"):
+              "sgd_update", "bias_relu", "relu_backward_plane_sums"):
     globals()[_name] = _dispatch_by_size(globals()[_name])
 del _name

@@ -282,13 +282,8 @@ class Conv2d(Function):
         place on the fresh output, saving a graph node and a whole activation-sized
         array per call (its page faults cost more than the ReLU itself here)."""
         ctx.relu = relu
-        out = Conv2d._forward(ctx, x, weight, *maybe_bias, geom=geom)
-        ctx.relu_out = None
-        if relu:
-            if not getattr(ctx, "winograd_forward", False):   # (Winograd fuses it)
-                flat = out.reshape(-1)
-                kernels_for(xp_of(out)).relu_forward(flat, flat)
-            ctx.relu_out = out
+        out = Conv2d._forward(ctx, x, weight, *maybe_bias, geom=geom)  # bias, ReLU done
+        ctx.relu_out = out if relu else None
         return out
 
     @staticmethod
@@ -296,6 +291,7 @@ class Conv2d(Function):
         out = ctx.relu_out
         if not getattr(ctx, "retain_graph", False):
             ctx.relu_out = None  # the activation is not needed after this: free it now
+        ctx.grad_bias = None
         if out is not None:      # ReLU's backward first, in place when the engine owns grad
             xp = xp_of(grad)
             if owns_gradient(grad, 2) and grad.flags.c_contiguous:
@@ -303,8 +299,7 @@ class Conv2d(Function):
             else:
                 grad = xp.ascontiguousarray(grad)
                 grad_in = _empty(xp, grad.shape, grad.dtype)
-            kernels_for(xp).relu_backward(out.reshape(-1), grad.reshape(-1),
-                                          grad_in.reshape(-1))
+            ctx.grad_bias = _relu_backward(xp, ctx, out, grad, grad_in)
             grad = grad_in
             del out, grad_in
         return Conv2d._backward(ctx, grad)
@@ -330,8 +325,7 @@ class Conv2d(Function):
             cols = _columns(kernels, xp, x4[start:stop], geom)
             xp.matmul(weight_g, cols.reshape(stop - start, g, -1, geom.positions),
                       out=out_g[start:stop])
-        if maybe_bias:
-            out += maybe_bias[0].reshape(1, -1, 1, 1)
+        _bias_relu(xp, out, maybe_bias[0] if maybe_bias else None, ctx.relu)
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save_for_backward(x4 if need_w else None, weight_g if need_x else None)
         return out if geom.batched else out[0]
@@ -372,8 +366,10 @@ class Conv2d(Function):
                 _input_grad_chunk(kernels, xp, weight_t, grad_chunk,
                                   grad_x[start:stop], geom)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = grad_g.reshape(n, geom.out_channels, geom.positions).sum(axis=2).sum(
-                axis=0)
+            grad_b = getattr(ctx, "grad_bias", None)
+            if grad_b is None:
+                grad_b = grad_g.reshape(n, geom.out_channels, geom.positions).sum(
+                    axis=2).sum(axis=0)
         if grad_w is not None:
             grad_w = grad_w.reshape(geom.out_channels, geom.in_channels // g, *geom.kernel)
         if grad_x is not None and not geom.batched:
@@ -449,7 +445,6 @@ def _winograd_forward(ctx, kernels, xp, x4, weight, maybe_bias, geom):
         ctx.save_for_backward(x4 if need_w else None,
                               xp.ascontiguousarray(weight).reshape(1, o, -1)
                               if need_x else None)
-    ctx.winograd_forward = True
     return out if geom.batched else out[0]
 
 
@@ -489,6 +484,37 @@ def _winograd_backward(ctx, kernels, xp, x4, u, grad, geom):
         grad_x = grad_x[0]
     grads = (grad_x, grad_w)
     return grads + (grad_b,) if ctx.has_bias else grads
+
+
+def _bias_relu(xp, out, bias, relu):
+    """The forward epilogue, in place on the fresh (N, O, OH, OW) output: + bias per
+    channel, then ReLU when fused. One Numba pass on the CPU (kernels/cpu.py
+    `bias_relu`), array ops on the GPU."""
+    if xp is np:
+        empty_bias = np.empty(0, out.dtype)
+        kernels_for(np).bias_relu(out.reshape(out.shape[0] * out.shape[1], -1),
+                                  empty_bias if bias is None else bias, relu)
+        return
+    if bias is not None:
+        out += bias.reshape(1, -1, 1, 1)
+    if relu:
+        flat = out.reshape(-1)
+        kernels_for(xp).relu_forward(flat, flat)
+
+
+def _relu_backward(xp, ctx, out, grad, grad_in):
+    """The fused ReLU's backward into `grad_in`; on the CPU, when the bias needs a
+    gradient, the same pass sums it (returned, else None)."""
+    geom = ctx.geom
+    if xp is np and ctx.has_bias and ctx.needs_input_grad[2]:
+        planes = geom.batch * geom.out_channels
+        sums = np.empty(planes, np.float64)
+        kernels_for(np).relu_backward_plane_sums(
+            out.reshape(planes, -1), grad.reshape(planes, -1), grad_in.reshape(planes, -1),
+            sums)
+        return sums.reshape(geom.batch, geom.out_channels).sum(axis=0).astype(grad.dtype)
+    kernels_for(xp).relu_backward(out.reshape(-1), grad.reshape(-1), grad_in.reshape(-1))
+    return None
 
 
 def _input_grad_chunk(kernels, xp, weight_t, grad_chunk, grad_x_chunk, geom):
