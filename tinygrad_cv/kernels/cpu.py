@@ -168,23 +168,6 @@ def bias_relu(out, bias, relu):
                 row[k] = zero if v <= 0 else v
 
 
-@njit(parallel=True, cache=True)
-def relu_backward_plane_sums(out, grad, grad_in, sums):
-    """ReLU's backward (grad_in = grad where out > 0 else 0; `grad_in` may be `grad`)
-    over (planes, positions) arrays, and each plane's sum of grad_in into `sums`
-    (float64 accumulation): the conv bias gradient is then sums.reshape(N, O).sum(0),
-    without another sweep over the gradient."""
-    planes, positions = grad.shape
-    zero = np.zeros(1, grad.dtype)[0]
-    for p in prange(planes):
-        total = 0.0
-        for k in range(positions):
-            g = zero if out[p, k] <= 0 else grad[p, k]
-            grad_in[p, k] = g
-            total += g
-        sums[p] = total
-
-
 # ----------------------------------------------------------------------------- max pool
 
 @njit(parallel=True, cache=True)
@@ -895,6 +878,6 @@ for _name in ("im2col", "col2im", "max_pool2d_forward", "max_pool2d_forward_insi
               "max_pool2d_values_inside", "avg_pool2d_forward", "avg_pool2d_backward",
               "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
               "adaptive_max_pool2d_forward", "relu_forward", "relu_backward",
-              "sgd_update", "bias_relu", "relu_backward_plane_sums"):
+              "sgd_update", "bias_relu"):
     globals()[_name] = _dispatch_by_size(globals()[_name])
 del _name

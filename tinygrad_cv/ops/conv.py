@@ -291,7 +291,6 @@ class Conv2d(Function):
         out = ctx.relu_out
         if not getattr(ctx, "retain_graph", False):
             ctx.relu_out = None  # the activation is not needed after this: free it now
-        ctx.grad_bias = None
         if out is not None:      # ReLU's backward first, in place when the engine owns grad
             xp = xp_of(grad)
             if owns_gradient(grad, 2) and grad.flags.c_contiguous:
@@ -299,7 +298,8 @@ class Conv2d(Function):
             else:
                 grad = xp.ascontiguousarray(grad)
                 grad_in = _empty(xp, grad.shape, grad.dtype)
-            ctx.grad_bias = _relu_backward(xp, ctx, out, grad, grad_in)
+            kernels_for(xp).relu_backward(out.reshape(-1), grad.reshape(-1),
+                                          grad_in.reshape(-1))
             grad = grad_in
             del out, grad_in
         return Conv2d._backward(ctx, grad)
@@ -366,10 +366,8 @@ class Conv2d(Function):
                 _input_grad_chunk(kernels, xp, weight_t, grad_chunk,
                                   grad_x[start:stop], geom)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = getattr(ctx, "grad_bias", None)
-            if grad_b is None:
-                grad_b = grad_g.reshape(n, geom.out_channels, geom.positions).sum(
-                    axis=2).sum(axis=0)
+            grad_b = grad_g.reshape(n, geom.out_channels, geom.positions).sum(axis=2).sum(
+                axis=0)
         if grad_w is not None:
             grad_w = grad_w.reshape(geom.out_channels, geom.in_channels // g, *geom.kernel)
         if grad_x is not None and not geom.batched:
@@ -500,21 +498,6 @@ def _bias_relu(xp, out, bias, relu):
     if relu:
         flat = out.reshape(-1)
         kernels_for(xp).relu_forward(flat, flat)
-
-
-def _relu_backward(xp, ctx, out, grad, grad_in):
-    """The fused ReLU's backward into `grad_in`; on the CPU, when the bias needs a
-    gradient, the same pass sums it (returned, else None)."""
-    geom = ctx.geom
-    if xp is np and ctx.has_bias and ctx.needs_input_grad[2]:
-        planes = geom.batch * geom.out_channels
-        sums = np.empty(planes, np.float64)
-        kernels_for(np).relu_backward_plane_sums(
-            out.reshape(planes, -1), grad.reshape(planes, -1), grad_in.reshape(planes, -1),
-            sums)
-        return sums.reshape(geom.batch, geom.out_channels).sum(axis=0).astype(grad.dtype)
-    kernels_for(xp).relu_backward(out.reshape(-1), grad.reshape(-1), grad_in.reshape(-1))
-    return None
 
 
 def _input_grad_chunk(kernels, xp, weight_t, grad_chunk, grad_x_chunk, geom):
