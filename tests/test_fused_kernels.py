@@ -446,3 +446,18 @@ def test_linear_forward_relu_in_models_keeps_state_dict():
                                         "layers.2.bias", "layers.4.weight", "layers.4.bias"]
     with pytest.raises(ValueError, match="in_features=6"):
         layer.forward_relu(tc.randn(5, 7))
+
+
+@pytest.mark.parametrize("size", [1000, 600_000])      # serial twin, parallel kernel
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_place_relu_kernels_match_out_of_place(size, dtype):
+    x = _relu_input((size,), dtype)
+    g = _relu_input((size,), dtype, seed=5)
+    expected_fwd, expected_bwd = np.empty_like(x), np.empty_like(g)
+    cpu.relu_forward(x, expected_fwd)
+    cpu.relu_backward(x, g, expected_bwd)
+    y = x.copy()
+    cpu.relu_inplace(y)
+    np.testing.assert_array_equal(y, expected_fwd)
+    cpu.relu_backward_inplace(x, g)
+    np.testing.assert_array_equal(g, expected_bwd)

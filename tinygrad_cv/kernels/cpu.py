@@ -567,6 +567,27 @@ def relu_backward(out, grad, grad_in):
         grad_in[i] = zero if out[i] <= 0 else grad[i]
 
 
+@njit(parallel=True, cache=True)
+def relu_inplace(x):
+    """x = max(x, 0) in place (NaN passing). Its own kernel because `relu_forward(x, x)`
+    is 4x slower on small arrays: with two array arguments LLVM vectorises only behind
+    a runtime no-overlap check, which an in-place call fails (32 K floats: 11 us against
+    3 us here)."""
+    zero = np.zeros(1, x.dtype)[0]
+    for i in prange(x.size):
+        v = x[i]
+        x[i] = zero if v <= 0 else v
+
+
+@njit(parallel=True, cache=True)
+def relu_backward_inplace(out, grad):
+    """grad = grad where out > 0 else 0, in place: `relu_backward(out, grad, grad)`
+    without the aliasing that kept it scalar (see `relu_inplace`)."""
+    zero = np.zeros(1, grad.dtype)[0]
+    for i in prange(out.size):
+        grad[i] = zero if out[i] <= 0 else grad[i]
+
+
 # ----------------------------------------------------------------------------- winograd
 #
 # Winograd F(2x2, 3x3) (Lavin & Gray, 2015) for 3x3, stride-1 convolutions:
@@ -878,6 +899,6 @@ for _name in ("im2col", "col2im", "max_pool2d_forward", "max_pool2d_forward_insi
               "max_pool2d_values_inside", "avg_pool2d_forward", "avg_pool2d_backward",
               "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
               "adaptive_max_pool2d_forward", "relu_forward", "relu_backward",
-              "sgd_update", "bias_relu"):
+              "sgd_update", "bias_relu", "relu_inplace", "relu_backward_inplace"):
     globals()[_name] = _dispatch_by_size(globals()[_name])
 del _name

@@ -377,10 +377,9 @@ class Relu(Function):
             out = np.ascontiguousarray(out)         # one memory order for both
             grad = np.ascontiguousarray(grad)
         elif owns_gradient(grad, 2):
-            grad_in = grad      # the engine's own array: select in place, no new buffer
-            kernels.relu_backward(out.ravel(order="K"), grad.ravel(order="K"),
-                                  grad_in.ravel(order="K"))
-            return grad_in
+            # the engine's own array: select in place, no new buffer
+            kernels.relu_backward_inplace(out.ravel(order="K"), grad.ravel(order="K"))
+            return grad
         grad_in = (buffers.empty(grad.shape, grad.dtype) if grad.flags.c_contiguous
                    else np.empty_like(grad))
         kernels.relu_backward(out.ravel(order="K"), grad.ravel(order="K"),

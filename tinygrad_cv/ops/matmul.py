@@ -123,8 +123,7 @@ def _relu_in_place(xp, out):
     """max(out, 0) into `out` (a fresh GEMM output: C- or Fortran-ordered)."""
     if xp is np and out.dtype in (np.float32, np.float64):
         from ..kernels import cpu
-        flat = out.ravel(order="K")          # a view: `out` is C- or F-contiguous
-        cpu.relu_forward(flat, flat)
+        cpu.relu_inplace(out.ravel(order="K"))   # a view: `out` is C- or F-contiguous
     else:
         xp.maximum(out, 0, out=out)
 
