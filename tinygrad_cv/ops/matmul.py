@@ -84,12 +84,8 @@ class Linear(Function):
             out = xp.matmul(weight, x2.T).T
         else:
             out = xp.matmul(x2, weight.T)
-        if maybe_bias:
-            out += maybe_bias[0]
-        ctx.relu_out = None
-        if relu:
-            _relu_in_place(xp, out)
-            ctx.relu_out = out
+        _bias_relu(xp, out, maybe_bias[0] if maybe_bias else None, relu)
+        ctx.relu_out = out if relu else None
         need = ctx.needs_input_grad
         ctx.save_for_backward(x2 if need[1] else None, weight if need[0] else None)
         ctx.x_shape = x.shape
@@ -119,9 +115,23 @@ class Linear(Function):
         return grad_x, grad_w, (g2.sum(axis=0) if need[2] else None)
 
 
-def _relu_in_place(xp, out):
-    """max(out, 0) into `out` (a fresh GEMM output: C- or Fortran-ordered)."""
-    if xp is np and out.dtype in (np.float32, np.float64):
+def _bias_relu(xp, out, bias, relu):
+    """out += bias (per column), then max(out, 0) when `relu`, in place on the fresh
+    (rows, out_features) GEMM output. On the CPU a Fortran-ordered output (the
+    transposed GEMM's) is a C-ordered (out_features, rows) array with one bias per row:
+    the conv epilogue kernel does both in one pass; a C-ordered one takes the bias add,
+    then the in-place ReLU kernel."""
+    fused = xp is np and out.dtype in (np.float32, np.float64)
+    if fused and out.flags.f_contiguous and out.ndim == 2 and (
+            bias is None or bias.dtype == out.dtype):
+        from ..kernels import cpu
+        cpu.bias_relu(out.T, np.empty(0, out.dtype) if bias is None else bias, relu)
+        return
+    if bias is not None:
+        out += bias
+    if not relu:
+        return
+    if fused:
         from ..kernels import cpu
         cpu.relu_inplace(out.ravel(order="K"))   # a view: `out` is C- or F-contiguous
     else:
