@@ -62,3 +62,28 @@ def test_model_inferred_from_weights(tmp_path, capsys):
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(img)
     assert main(["predict", str(path), str(img)]) == 0
     assert "x.png" in capsys.readouterr().out
+
+
+def test_evaluate_needs_only_the_test_files(tmp_path, capsys, monkeypatch):
+    """`evaluate` reads the test split alone: a folder holding only the t10k files works
+    (no other data folder is visible, and downloads would fail: no mirror is reachable)."""
+    import shutil
+
+    import tinygrad_cv as tc
+    from tinygrad_cv import models
+    source = os.path.join(DATA, "mnist") if os.path.isdir(os.path.join(DATA, "mnist")) else DATA
+    test_only = tmp_path / "data"
+    test_only.mkdir()
+    for name in os.listdir(source):
+        if name.startswith("t10k"):
+            shutil.copy(os.path.join(source, name), test_only / name)
+    assert len(os.listdir(test_only)) == 2
+    monkeypatch.delenv("TINYGRAD_CV_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    def no_download(url, *args, **kwargs):
+        raise OSError(f"test: no download allowed ({url})")
+    monkeypatch.setattr("tinygrad_cv.datasets.download.download_file", no_download)
+    path = tmp_path / "mlp.safetensors"
+    tc.save(models.MLP().state_dict(), path)
+    assert main(["evaluate", str(path), "--data-dir", str(test_only)]) == 0
+    assert "on the mnist test set" in capsys.readouterr().out

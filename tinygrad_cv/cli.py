@@ -23,13 +23,18 @@ from .train import CLASS_NAMES, DATASET_STATS, build_optimizer, evaluate, fit
 DEFAULT_LR = {"adadelta": 1.0, "sgd": 0.01, "adam": 1e-3, "adamw": 1e-3}
 
 
-def load_datasets(name, data_dir=None, download=True):
-    """(train, test) datasets of `name`, normalised with that dataset's mean and std."""
+def load_dataset(name, train, data_dir=None, download=True):
+    """The train or test split of `name`, normalised with that dataset's mean and std."""
     mean, std = DATASET_STATS[name]
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
     cls = MNIST if name == "mnist" else FashionMNIST
-    return (cls(root=data_dir, train=True, download=download, transform=transform),
-            cls(root=data_dir, train=False, download=download, transform=transform))
+    return cls(root=data_dir, train=train, download=download, transform=transform)
+
+
+def load_datasets(name, data_dir=None, download=True):
+    """(train, test) datasets of `name` (see `load_dataset`)."""
+    return (load_dataset(name, True, data_dir, download),
+            load_dataset(name, False, data_dir, download))
 
 
 def model_from_weights(path, model_name=None):
@@ -87,7 +92,7 @@ def cmd_train(args):
 def cmd_evaluate(args):
     name, model = model_from_weights(args.weights, args.model)
     model.to(args.device)
-    _, test_set = load_datasets(args.dataset, args.data_dir)
+    test_set = load_dataset(args.dataset, False, args.data_dir)   # no training files needed
     mean, std = DATASET_STATS[args.dataset]
     result = evaluate(model, DataLoader(test_set, batch_size=args.batch_size), args.device,
                       mean=mean[0], std=std[0])

@@ -20,7 +20,7 @@ class LeNet5(nn.Module):
         self.fc1 = nn.Linear(16 * 5 * 5, 120)
         self.fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, num_classes)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU()       # listed for the printed model; forward fuses the ReLUs
 
     def forward(self, x):
         x = self.pool1(self.conv1.forward_relu(x))   # = relu(conv1(x)), one fused op

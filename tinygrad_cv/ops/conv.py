@@ -5,12 +5,13 @@ default: see `USE_WINOGRAD`). `conv2d_relu` fuses the following ReLU into the op
 Layout. The column buffer of a batch chunk is (m, C*kh*kw, OH*OW): row `c*kh*kw + tap`
 holds one input channel's tap over every output position. The forward is then
 `weight(g, O/g, C/g*kh*kw) @ cols(m, g, C/g*kh*kw, OH*OW)`, whose result (m, O, OH*OW)
-is already NCHW: no transpose copy. Backward: `dW = sum_m dY_m @ cols_m^T` (cols
-recomputed, ~1 ms for the MNIST CNN's second layer, instead of kept alive between
-forward and backward; keeping them was even slower for LeNet-5, whose im2col dominates
-its tiny GEMMs: 23.3 against 21.2 ms a step at batch 256, as whole-batch columns
-stream through memory twice while a chunk rebuilt in the workspace stays in cache), `dcols = W^T @ dY` then col2im (scatter-add) gives dx, skipped
-when the input needs no gradient. Groups are the `g` axis of the batched GEMM.
+is already NCHW: no transpose copy. Backward: `dW = sum_m dY_m @ cols_m^T`, with cols
+recomputed (~1 ms for the MNIST CNN's second layer) rather than kept alive between
+forward and backward. Keeping them was even slower for LeNet-5, whose im2col dominates
+its tiny GEMMs (23.3 against 21.2 ms a step at batch 256): whole-batch columns stream
+through memory twice, while a chunk rebuilt in the workspace stays in cache. Then
+`dcols = W^T @ dY` and col2im (scatter-add) give dx, skipped when the input needs no
+gradient. Groups are the `g` axis of the batched GEMM.
 
 Memory. The batch is cut into chunks so a column buffer stays under
 `COLUMN_BUDGET_BYTES`. On the CPU the column buffer (and dW's per-sample partials) live

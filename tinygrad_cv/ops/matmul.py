@@ -149,7 +149,7 @@ def _relu_mask(xp, out, grad):
         cpu.relu_backward(out.ravel(order="K"), grad.ravel(order="K"),
                           masked.ravel(order="K"))
         return masked
-    return xp.where(out > 0, grad, xp.zeros((), dtype=grad.dtype))
+    return xp.where(out <= 0, xp.zeros((), dtype=grad.dtype), grad)   # NaN passes, as torch
 
 
 def linear(x, weight, bias=None, relu=False):
