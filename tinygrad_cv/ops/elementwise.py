@@ -348,9 +348,10 @@ class Relu(Function):
     """max(x, 0); the derivative at 0 is 0, as PyTorch (NaN passes forward; backward is
     torch's threshold_backward select: grad where out > 0, else 0, NaN grads included).
 
-    Large CPU arrays use fused Numba kernels: the old `where(~(out <= 0), grad, 0)` built
-    two boolean temporaries and took 8-16 ms on the MNIST CNN's conv2 activation
-    (64x64x24x24); the kernel takes about 1 ms. Small arrays and CuPy use array ops."""
+    CPU float arrays use Numba kernels (serial twins when small): the old
+    `where(~(out <= 0), grad, 0)` built two boolean temporaries and took 8-16 ms on the
+    MNIST CNN's conv2 activation (64x64x24x24); the kernel takes about 1 ms. CuPy and
+    other dtypes use array ops."""
 
     @staticmethod
     def forward(ctx, a):
@@ -369,22 +370,28 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved
-        kernels = _relu_kernels(grad)
-        if kernels is None or grad.shape != out.shape or grad.dtype != out.dtype:
-            return _masked(~(out <= 0), grad)     # as torch's threshold_backward
-        if grad.strides != out.strides or not (out.flags.c_contiguous
-                                               or out.flags.f_contiguous):
-            out = np.ascontiguousarray(out)         # one memory order for both
-            grad = np.ascontiguousarray(grad)
-        elif owns_gradient(grad, 2):
-            # the engine's own array: select in place, no new buffer
-            kernels.relu_backward_inplace(out.ravel(order="K"), grad.ravel(order="K"))
-            return grad
-        grad_in = (buffers.empty(grad.shape, grad.dtype) if grad.flags.c_contiguous
-                   else np.empty_like(grad))
-        kernels.relu_backward(out.ravel(order="K"), grad.ravel(order="K"),
-                              grad_in.ravel(order="K"))
-        return grad_in
+        return relu_grad(out, grad, in_place=owns_gradient(grad, 2))
+
+
+def relu_grad(out, grad, in_place=False):
+    """ReLU's backward from its output: grad where out > 0, else 0 (torch's
+    threshold_backward). `in_place`: `grad` is scratch only the caller holds, so the
+    select may overwrite it. Shared by Relu and the fused Linear + ReLU."""
+    kernels = _relu_kernels(grad)
+    if kernels is None or grad.shape != out.shape or grad.dtype != out.dtype:
+        return _masked(~(out <= 0), grad)     # as torch's threshold_backward
+    if grad.strides != out.strides or not (out.flags.c_contiguous
+                                           or out.flags.f_contiguous):
+        out = np.ascontiguousarray(out)         # one memory order for both
+        grad = np.ascontiguousarray(grad)
+    elif in_place:
+        kernels.relu_backward_inplace(out.ravel(order="K"), grad.ravel(order="K"))
+        return grad
+    grad_in = (buffers.empty(grad.shape, grad.dtype) if grad.flags.c_contiguous
+               else np.empty_like(grad))
+    kernels.relu_backward(out.ravel(order="K"), grad.ravel(order="K"),
+                          grad_in.ravel(order="K"))
+    return grad_in
 
 
 class Sigmoid(Function):

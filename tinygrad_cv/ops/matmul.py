@@ -7,7 +7,7 @@ from .. import dtypes
 from ..autograd import Function
 from ..backend import check_same_device, xp_of
 from . import buffers
-from .elementwise import as_tensor_operand, cast
+from .elementwise import as_tensor_operand, cast, relu_grad
 from .movement import reshape
 
 
@@ -100,7 +100,7 @@ class Linear(Function):
         need = ctx.needs_input_grad
         g2 = grad.reshape(-1, grad.shape[-1])
         if ctx.relu_out is not None:
-            g2 = _relu_mask(xp, ctx.relu_out, g2)
+            g2 = relu_grad(ctx.relu_out, g2)
         grad_x = None
         if need[0]:
             out = (buffers.empty((g2.shape[0], weight.shape[1]), g2.dtype)
@@ -136,20 +136,6 @@ def _bias_relu(xp, out, bias, relu):
         cpu.relu_inplace(out.ravel(order="K"))   # a view: `out` is C- or F-contiguous
     else:
         xp.maximum(out, 0, out=out)
-
-
-def _relu_mask(xp, out, grad):
-    """grad where out > 0 else 0 (torch's threshold_backward), `grad` shaped like `out`
-    (the saved activation, C- or Fortran-ordered: the gradient is put in its order)."""
-    if xp is np and out.dtype in (np.float32, np.float64) and grad.dtype == out.dtype:
-        from ..kernels import cpu
-        order = "C" if out.flags.c_contiguous else "F"
-        grad = np.asarray(grad, order=order)
-        masked = np.empty_like(out)                  # same memory order as `out`
-        cpu.relu_backward(out.ravel(order="K"), grad.ravel(order="K"),
-                          masked.ravel(order="K"))
-        return masked
-    return xp.where(out <= 0, xp.zeros((), dtype=grad.dtype), grad)   # NaN passes, as torch
 
 
 def linear(x, weight, bias=None, relu=False):
