@@ -461,3 +461,25 @@ def test_in_place_relu_kernels_match_out_of_place(size, dtype):
     np.testing.assert_array_equal(y, expected_fwd)
     cpu.relu_backward_inplace(x, g)
     np.testing.assert_array_equal(g, expected_bwd)
+
+
+@pytest.mark.parametrize("layer", ["relu", "conv2d_relu"])
+def test_relu_backward_runs_in_place_on_the_engines_own_gradient(layer, monkeypatch):
+    """When the incoming gradient is scratch only the engine holds (here: Mul's fresh
+    output), ReLU's backward overwrites it instead of allocating another array."""
+    calls = []
+    kernel = cpu.relu_backward_inplace
+    monkeypatch.setattr(cpu, "relu_backward_inplace",
+                        lambda out, grad: calls.append(1) or kernel(out, grad))
+    rng = np.random.default_rng(9)
+    x = tc.Tensor(rng.standard_normal((2, 3, 6, 6)).astype(np.float32), requires_grad=True)
+    if layer == "relu":
+        y = F.relu(x)
+    else:
+        w = tc.Tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+                      requires_grad=True)
+        y = F.conv2d_relu(x, w)
+    (y * 2).sum().backward()
+    assert calls == [1]
+    if layer == "relu":
+        np.testing.assert_array_equal(x.grad.numpy(), np.where(y.numpy() > 0, 2.0, 0.0))

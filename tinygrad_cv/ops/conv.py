@@ -35,6 +35,7 @@ from ..autograd import Function, owns_gradient
 from ..backend import xp_of
 from ..kernels import kernels_for
 from .buffers import empty as _recycled_empty
+from .elementwise import relu_grad
 
 COLUMN_BUDGET_BYTES = 4 * 2**20
 """Largest column buffer built at once; bigger batches are processed in chunks. 4 MB
@@ -296,14 +297,15 @@ class Conv2d(Function):
             ctx.relu_out = None  # the activation is not needed after this: free it now
         if out is not None:      # ReLU's backward first, in place when the engine owns grad
             xp = xp_of(grad)
-            kernels = kernels_for(xp)
-            if xp is np and owns_gradient(grad, 2) and grad.flags.c_contiguous:
-                kernels.relu_backward_inplace(out.reshape(-1), grad.reshape(-1))
-            else:
+            if xp is np:
+                # asked before the call: passing `grad` adds a reference to it
+                owned = owns_gradient(grad, 2)
+                grad = relu_grad(out, grad, in_place=owned)
+            else:                # the CUDA ReLU kernel, into a fresh contiguous array
                 grad = xp.ascontiguousarray(grad)
                 grad_in = _empty(xp, grad.shape, grad.dtype)
-                kernels.relu_backward(out.reshape(-1), grad.reshape(-1),
-                                      grad_in.reshape(-1))
+                kernels_for(xp).relu_backward(out.reshape(-1), grad.reshape(-1),
+                                              grad_in.reshape(-1))
                 grad = grad_in
                 del grad_in
             del out

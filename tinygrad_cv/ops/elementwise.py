@@ -370,13 +370,14 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved
-        return relu_grad(out, grad, in_place=owns_gradient(grad, 2))
+        owned = owns_gradient(grad, 2)   # asked before the call, which references `grad`
+        return relu_grad(out, grad, in_place=owned)
 
 
 def relu_grad(out, grad, in_place=False):
     """ReLU's backward from its output: grad where out > 0, else 0 (torch's
     threshold_backward). `in_place`: `grad` is scratch only the caller holds, so the
-    select may overwrite it. Shared by Relu and the fused Linear + ReLU."""
+    select may overwrite it. Shared by Relu and the fused conv2d / Linear + ReLU."""
     kernels = _relu_kernels(grad)
     if kernels is None or grad.shape != out.shape or grad.dtype != out.dtype:
         return _masked(~(out <= 0), grad)     # as torch's threshold_backward
