@@ -12,3 +12,12 @@ from tests.helpers import DEVICES
 def device(request):
     """The device string a test builds its tensors on: "cpu" or "cuda"."""
     return request.param
+
+
+@pytest.fixture
+def parallel_kernels(monkeypatch):
+    """Make every Numba kernel call take its parallel (prange) version: by default only
+    huge arrays do (kernels/cpu.py `SERIAL_BELOW`), so tests would otherwise only ever
+    run the serial twins."""
+    from tinygrad_cv.kernels import cpu
+    monkeypatch.setattr(cpu, "SERIAL_BELOW", 1)

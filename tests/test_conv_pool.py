@@ -549,7 +549,7 @@ def test_max_pool2d_tiles_match_loop_reference(device, shape, kernel, dtype, fil
 
 TILE_TORCH_CASES = [      # input shape, kernel_size (= stride), dtype, fill
     ((64, 16, 10, 10), 2, np.float32, "normal"),      # LeNet-5's second pool
-    ((4, 64, 32, 32), 2, np.float32, "integers"),     # large: the parallel kernels
+    ((4, 64, 32, 32), 2, np.float32, "integers"),     # large (parallel: see the test)
     ((2, 3, 8, 8), 2, np.float32, "equal"),
     ((2, 3, 7, 7), 2, np.float64, "nan"),
     ((2, 3, 9, 10), 3, np.float32, "nan"),
@@ -560,9 +560,12 @@ TILE_TORCH_CASES = [      # input shape, kernel_size (= stride), dtype, fill
 
 @requires_torch
 @pytest.mark.parametrize("shape,kernel,dtype,fill", TILE_TORCH_CASES)
-def test_max_pool2d_tiles_match_torch(device, shape, kernel, dtype, fill):
+def test_max_pool2d_tiles_match_torch(device, shape, kernel, dtype, fill, request):
     """Values, input gradient (it names the argmax: ties and NaNs), the no-grad values
-    and `return_indices` (torch's flat positions) all equal torch's, exactly."""
+    and `return_indices` (torch's flat positions) all equal torch's, exactly. The
+    large case runs the parallel kernels."""
+    if shape[0] * shape[1] >= 256:
+        request.getfixturevalue("parallel_kernels")
     x = tile_input(shape, dtype, fill)
     t = tc.Tensor(x, dtype=dtype, device=device, requires_grad=True)
     out = max_pool2d(t, kernel)

@@ -161,10 +161,13 @@ def _relu_input(shape, dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("order", ["C", "F"])
-@pytest.mark.parametrize("shape", [(64, 90, 100), (64, 256)])    # parallel, serial twin
-def test_relu_kernel_path_matches_rule(dtype, order, shape):
+@pytest.mark.parametrize("shape", [(64, 90, 100), (64, 256)])
+@pytest.mark.parametrize("parallel", [False, True])       # serial twin, parallel kernel
+def test_relu_kernel_path_matches_rule(dtype, order, shape, parallel, request):
     """CPU float arrays take the Numba kernels: forward max(x, 0) with NaN passing,
     backward grad where out > 0 else 0 (NaN/inf grads zeroed where the unit is off)."""
+    if parallel:
+        request.getfixturevalue("parallel_kernels")
     x = np.asarray(_relu_input(shape, dtype), order=order)
     g = _relu_input(x.shape, dtype, seed=1)
     g.reshape(-1)[6:12] = [np.nan, np.inf, np.nan, -np.inf, np.nan, np.nan]
@@ -448,9 +451,12 @@ def test_linear_forward_relu_in_models_keeps_state_dict():
         layer.forward_relu(tc.randn(5, 7))
 
 
-@pytest.mark.parametrize("size", [1000, 600_000])      # serial twin, parallel kernel
+@pytest.mark.parametrize("size", [1000, 600_000])
+@pytest.mark.parametrize("parallel", [False, True])      # serial twin, parallel kernel
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_in_place_relu_kernels_match_out_of_place(size, dtype):
+def test_in_place_relu_kernels_match_out_of_place(size, parallel, dtype, request):
+    if parallel:
+        request.getfixturevalue("parallel_kernels")
     x = _relu_input((size,), dtype)
     g = _relu_input((size,), dtype, seed=5)
     expected_fwd, expected_bwd = np.empty_like(x), np.empty_like(g)
@@ -483,3 +489,33 @@ def test_relu_backward_runs_in_place_on_the_engines_own_gradient(layer, monkeypa
     assert calls == [1]
     if layer == "relu":
         np.testing.assert_array_equal(x.grad.numpy(), np.where(y.numpy() > 0, 2.0, 0.0))
+
+
+def _lenet_after_two_steps():
+    """LeNet-5's parameters after two SGD-momentum steps on a fixed random batch."""
+    from tinygrad_cv import optim
+    from tinygrad_cv.models import LeNet5
+    tc.manual_seed(0)
+    model = LeNet5()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(3)
+    x = tc.Tensor(rng.standard_normal((32, 1, 28, 28)).astype(np.float32))
+    y = tc.Tensor(rng.integers(0, 10, 32))
+    for _ in range(2):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return {name: p.numpy().copy() for name, p in model.named_parameters()}
+
+
+def test_parallel_and_serial_kernels_train_identically(monkeypatch):
+    """Which version of a Numba kernel runs (kernels/cpu.py `SERIAL_BELOW`) never
+    changes a result: every kernel's parallel loop splits independent planes or
+    elements, so two LeNet-5 training steps give bit-identical parameters."""
+    monkeypatch.setattr(cpu, "SERIAL_BELOW", 1 << 62)
+    serial = _lenet_after_two_steps()
+    monkeypatch.setattr(cpu, "SERIAL_BELOW", 1)
+    parallel = _lenet_after_two_steps()
+    assert serial.keys() == parallel.keys()
+    for name in serial:
+        np.testing.assert_array_equal(serial[name], parallel[name], err_msg=name)

@@ -1,7 +1,7 @@
 """Thread count of the CPU backend, as `torch.set_num_threads` / `torch.get_num_threads`.
 
-Two thread pools do the CPU work: Numba's (im2col, col2im, pooling kernels) and the
-BLAS library under NumPy (the GEMMs). `set_num_threads(n)` sets both, the BLAS one via
+Two thread pools do the CPU work: the BLAS library under NumPy (the GEMMs) and Numba's
+(im2col, col2im, pooling kernels; only for huge arrays, see below). `set_num_threads(n)` sets both, the BLAS one via
 `threadpoolctl`. The two never nest: kernels never call BLAS inside a parallel loop.
 
 The pools alternate many times per training step, so idle threads must get off the
@@ -12,8 +12,10 @@ core); with Numba's `workqueue` layer (its workers sleep when idle) it took a st
 ~40 ms. Re-measured on the quiet machine (whole steps): the OpenMP layer (spinning
 workers) stayed slower (MNIST CNN step 70 against 63 ms) and catastrophic beside
 spinning BLAS threads (a GEMM + a tiny kernel: 11 ms against 1.5 ms), so `workqueue`
-stays; its launch costs ~150 us (threads waking), which is why small arrays skip the
-Numba kernels. For OpenBLAS's spin time (2^k cycles, `OPENBLAS_THREAD_TIMEOUT=k`),
+stays; its launch costs ~100-150 us (threads waking), which is why all but huge
+kernel calls run serially on the calling thread (kernels/cpu.py `SERIAL_BELOW`:
+whole steps were 10-35% faster so; the omp layer with OMP_WAIT_POLICY=passive
+measured no better than serial). For OpenBLAS's spin time (2^k cycles, `OPENBLAS_THREAD_TIMEOUT=k`),
 k = 20 (~0.3 ms) was best: the MLP's forward 287 us against 345 us with k = 4 (the
 workers slept between the MLP's back-to-back small GEMMs), the MNIST CNN unchanged
 (k = 28, OpenBLAS's default, made its inference ~15% slower). So, at import, unless the

@@ -335,9 +335,9 @@ class Sqrt(Function):
 def _relu_kernels(arr):
     """kernels/cpu.py for a float32/float64 NumPy array, else None (NumPy/CuPy ops).
 
-    Any size: small arrays run the kernels' serial twins (kernels/cpu.py
-    `SERIAL_BELOW`), which beat NumPy there too (a (64, 256) ReLU: 2 us against
-    np.maximum's 7 us); large ones the 2-thread kernels."""
+    Any size: all but huge arrays run the kernels' serial twins (kernels/cpu.py
+    `SERIAL_BELOW`), which beat NumPy too (a (64, 256) ReLU: 2 us against
+    np.maximum's 7 us)."""
     if isinstance(arr, np.ndarray) and arr.dtype in (np.float32, np.float64):
         from ..kernels import cpu
         return cpu
