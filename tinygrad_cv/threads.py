@@ -1,8 +1,10 @@
 """Thread count of the CPU backend, as `torch.set_num_threads` / `torch.get_num_threads`.
 
 Two thread pools do the CPU work: the BLAS library under NumPy (the GEMMs) and Numba's
-(im2col, col2im, pooling kernels; only for huge arrays, see below). `set_num_threads(n)` sets both, the BLAS one via
-`threadpoolctl`. The two never nest: kernels never call BLAS inside a parallel loop.
+(im2col, col2im, pooling kernels; only for huge arrays, see below). `set_num_threads(n)`
+sets both, the BLAS one via `threadpoolctl`. The two never nest: kernels never call BLAS
+inside a parallel loop. conv2d instead splits its batch into n parts run by n threads
+(`tinygrad_cv/parallel.py`), each with serial kernels and BLAS at one thread.
 
 The pools alternate many times per training step, so idle threads must get off the
 cores quickly. Measured here (2 cores, conv2d forward+backward of the MNIST CNN's second

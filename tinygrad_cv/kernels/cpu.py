@@ -870,7 +870,8 @@ the GEMMs keep BLAS's threads."""
 
 def _serial_twin(kernel):
     """The same Python function compiled without `parallel` (prange runs as range),
-    under its own name so the two never share an on-disk cache entry."""
+    under its own name so the two never share an on-disk cache entry. It releases the
+    GIL (`nogil`), so threads of `tinygrad_cv.parallel` run it at the same time."""
     import types
 
     py_func = kernel.py_func
@@ -879,12 +880,18 @@ def _serial_twin(kernel):
                               py_func.__closure__)
     twin.__qualname__ = py_func.__qualname__ + "_serial"
     twin.__doc__ = py_func.__doc__
-    return njit(cache=True)(twin)
+    return njit(cache=True, nogil=True)(twin)
 
 
 def _dispatch_by_size(kernel):
-    """`kernel` for large calls, its serial twin (compiled on first use) for small ones."""
-    serial = []
+    """`kernel` for large calls, its serial twin (compiled on first use) for small ones;
+    `.serial` and `.parallel` call one version whatever the size."""
+    twin = []
+
+    def serial(*args):
+        if not twin:
+            twin.append(_serial_twin(kernel))
+        return twin[0](*args)
 
     def call(*args):
         largest = 0
@@ -894,13 +901,12 @@ def _dispatch_by_size(kernel):
                 largest = size
         if largest >= SERIAL_BELOW:
             return kernel(*args)
-        if not serial:
-            serial.append(_serial_twin(kernel))
-        return serial[0](*args)
+        return serial(*args)
 
     call.__name__ = kernel.py_func.__name__
     call.__doc__ = kernel.py_func.__doc__
     call.parallel = kernel
+    call.serial = serial
     return call
 
 

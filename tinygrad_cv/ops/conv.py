@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import parallel
 from ..autograd import Function, owns_gradient
 from ..backend import xp_of
 from ..kernels import kernels_for
@@ -41,6 +42,11 @@ COLUMN_BUDGET_BYTES = 4 * 2**20
 """Largest column buffer built at once; bigger batches are processed in chunks. 4 MB
 (6 samples of the MNIST CNN's conv2) ran as fast as 16 MB and cut the peak RSS of a
 batch-256 training run by 13 MB."""
+
+SPLIT_MIN_FLOPS = 4_000_000
+"""Convolutions with at least this many forward flops split their batch across threads
+(`tinygrad_cv/parallel.py`); below it the ~30 us hand-over to a worker thread would cost
+more than the second core saves."""
 
 WORKSPACE_KEEP_BYTES = 128 * 2**20
 """Column workspaces up to this size are kept for reuse; larger ones are freed after use."""
@@ -201,6 +207,8 @@ def conv_geometry(input_shape, weight_shape, bias_shape, stride, padding, dilati
 # ----------------------------------------------------------------------------- workspace
 
 _workspace = threading.local()
+_all_slots = []               # every thread's slot dict, so release_workspace frees all
+_all_slots_lock = threading.Lock()
 
 
 def _column_buffer(xp, shape, dtype, slot="columns"):
@@ -218,6 +226,8 @@ def _scratch_bytes(nbytes, slot):
     slots = getattr(_workspace, "slots", None)
     if slots is None:
         slots = _workspace.slots = {}
+        with _all_slots_lock:
+            _all_slots.append(slots)
     buffer = slots.get(slot)
     if buffer is None or buffer.nbytes < nbytes:
         # page-aligned: the kernels' unit-stride rows then never straddle an extra cache
@@ -250,8 +260,11 @@ def _tile_buffer(xp, rows, cols, dtype, slot):
 
 
 def release_workspace():
-    """Free this thread's scratch buffers (they are rebuilt on the next conv2d)."""
-    _workspace.slots = {}
+    """Free every thread's scratch buffers (they are rebuilt on the next conv2d); call it
+    when no conv2d is running."""
+    with _all_slots_lock:
+        for slots in _all_slots:
+            slots.clear()
 
 
 def _chunk_size(geom, itemsize):
@@ -269,10 +282,22 @@ def _columns(kernels, xp, x_chunk, geom):
         return x_chunk.reshape(m, geom.in_channels, geom.positions)
     cols = _column_buffer(xp, (m, geom.in_channels * geom.taps, geom.positions),
                           x_chunk.dtype)
-    kernels.im2col(x_chunk.reshape(m * geom.in_channels, geom.height, geom.width),
-                   cols.reshape(m * geom.in_channels, geom.taps, geom.positions),
-                   *geom.kernel_args())
+    im2col = kernels.im2col.serial if xp is np else kernels.im2col
+    im2col(x_chunk.reshape(m * geom.in_channels, geom.height, geom.width),
+           cols.reshape(m * geom.in_channels, geom.taps, geom.positions),
+           *geom.kernel_args())
     return cols
+
+
+def _for_each_part(xp, geom, body):
+    """`body(start, stop)` over the batch: on the CPU split across threads by samples
+    (tinygrad_cv/parallel.py) when the layer has enough work, else in one piece."""
+    flops = 2 * geom.batch * geom.out_channels * geom.positions * (
+        geom.in_channels // geom.groups * geom.taps)
+    if xp is np and flops >= SPLIT_MIN_FLOPS:
+        parallel.for_each_part(geom.batch, body)
+    else:
+        body(0, geom.batch)
 
 
 # ----------------------------------------------------------------------------- the op
@@ -327,11 +352,14 @@ class Conv2d(Function):
         out = _empty(xp, (geom.batch, geom.out_channels, geom.out_h, geom.out_w), x.dtype)
         out_g = out.reshape(geom.batch, g, geom.out_channels // g, geom.positions)
         chunk = _chunk_size(geom, x.dtype.itemsize)
-        for start in range(0, geom.batch, chunk):
-            stop = min(start + chunk, geom.batch)
-            cols = _columns(kernels, xp, x4[start:stop], geom)
-            xp.matmul(weight_g, cols.reshape(stop - start, g, -1, geom.positions),
-                      out=out_g[start:stop])
+
+        def forward_samples(first, last):
+            for start in range(first, last, chunk):
+                stop = min(start + chunk, last)
+                cols = _columns(kernels, xp, x4[start:stop], geom)
+                xp.matmul(weight_g, cols.reshape(stop - start, g, -1, geom.positions),
+                          out=out_g[start:stop])
+        _for_each_part(xp, geom, forward_samples)
         _bias_relu(xp, out, maybe_bias[0] if maybe_bias else None, ctx.relu)
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save_for_backward(x4 if need_w else None, weight_g if need_x else None)
@@ -350,28 +378,37 @@ class Conv2d(Function):
         grad_g = xp.ascontiguousarray(grad).reshape(n, g, geom.out_channels // g,
                                                     geom.positions)
         grad_w = grad_x = grad_b = None
-        if need_w:
-            grad_w = xp.zeros((g, geom.out_channels // g,
-                               geom.in_channels // g * geom.taps), grad.dtype)
+        weight_shape = (g, geom.out_channels // g, geom.in_channels // g * geom.taps)
         if need_x:
             grad_x = _empty(xp, (n, geom.in_channels, geom.height, geom.width), grad.dtype)
             weight_t = xp.ascontiguousarray(weight_g.transpose(0, 2, 1))
         chunk = _chunk_size(geom, grad.dtype.itemsize)
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            grad_chunk = grad_g[start:stop]
-            if need_w:
-                cols = _columns(kernels, xp, x4[start:stop], geom)
-                cols_t = cols.reshape(stop - start, g, -1, geom.positions).transpose(
-                    0, 1, 3, 2)
-                per_sample = _column_buffer(xp, (stop - start,) + grad_w.shape,
-                                            grad.dtype, slot="weight_grad")
-                xp.matmul(grad_chunk, cols_t, out=per_sample)
-                grad_w += per_sample.sum(axis=0)
-                del cols, cols_t, per_sample
-            if need_x:
-                _input_grad_chunk(kernels, xp, weight_t, grad_chunk,
-                                  grad_x[start:stop], geom)
+        partial_w = {}          # first sample of a part -> that part's dW
+
+        def backward_samples(first, last):
+            part_w = xp.zeros(weight_shape, grad.dtype) if need_w else None
+            for start in range(first, last, chunk):
+                stop = min(start + chunk, last)
+                grad_chunk = grad_g[start:stop]
+                if need_w:
+                    cols = _columns(kernels, xp, x4[start:stop], geom)
+                    cols_t = cols.reshape(stop - start, g, -1, geom.positions).transpose(
+                        0, 1, 3, 2)
+                    per_sample = _column_buffer(xp, (stop - start,) + weight_shape,
+                                                grad.dtype, slot="weight_grad")
+                    xp.matmul(grad_chunk, cols_t, out=per_sample)
+                    part_w += per_sample.sum(axis=0)
+                    del cols, cols_t, per_sample
+                if need_x:
+                    _input_grad_chunk(kernels, xp, weight_t, grad_chunk,
+                                      grad_x[start:stop], geom)
+            partial_w[first] = part_w
+        _for_each_part(xp, geom, backward_samples)
+        if need_w:              # the parts' sums, in sample order (deterministic)
+            parts = [partial_w[first] for first in sorted(partial_w)]
+            grad_w = parts[0]
+            for part in parts[1:]:
+                grad_w += part
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_g.reshape(n, geom.out_channels, geom.positions).sum(axis=2).sum(
                 axis=0)
@@ -517,7 +554,8 @@ def _input_grad_chunk(kernels, xp, weight_t, grad_chunk, grad_x_chunk, geom):
     dcols = _column_buffer(xp, (m, g, geom.in_channels // g * geom.taps, geom.positions),
                            grad_chunk.dtype)
     xp.matmul(weight_t, grad_chunk, out=dcols)
-    kernels.col2im(dcols.reshape(m * geom.in_channels, geom.taps, geom.positions),
+    col2im = kernels.col2im.serial if xp is np else kernels.col2im
+    col2im(dcols.reshape(m * geom.in_channels, geom.taps, geom.positions),
                    grad_x_chunk.reshape(m * geom.in_channels, geom.height, geom.width),
                    *geom.kernel_args())
 
