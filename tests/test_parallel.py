@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -136,3 +137,16 @@ def test_release_workspace_frees_the_workers_buffers_too(two_threads, monkeypatc
     assert sum(bool(s) for s in slots) >= 2           # the caller's and a worker's columns
     conv_mod.release_workspace()
     assert not any(slots)
+
+
+def test_no_thread_keeps_a_finished_body_alive(two_threads):
+    """A body's closure references the op's arrays: a worker still holding it would keep
+    their pooled buffers from being recycled (ops/buffers.py)."""
+    class Payload:
+        pass
+
+    payload = Payload()
+    alive = weakref.ref(payload)
+    parallel.for_each_part(4, lambda start, stop, kept=payload: None)
+    del payload
+    assert alive() is None
