@@ -21,6 +21,11 @@ are dropped after use, and the graph references nothing column-sized (only the i
 and weight), so the only column memory that outlives a step is that bounded scratch
 area; `release_workspace()` frees it.
 
+Threads. On the CPU the batch is split into one part per thread (`_for_each_part`,
+tinygrad_cv/parallel.py): each thread runs the chunk loop above on its own samples with
+serial kernels and one-thread GEMMs, and dW sums the parts' partial sums in sample
+order. Small layers (`SPLIT_MIN_FLOPS`) run in one piece.
+
 The same op serves numpy and cupy; only the kernel module differs (`kernels_for`).
 """
 from __future__ import annotations
