@@ -4,7 +4,8 @@ im2col + GEMM path (forward and backward) timed alone, on the layer's real shape
     python benchmarks/conv_breakdown.py [--batch 64] [--reps 15] [--threads 2]
 
 It calls the same kernels and GEMMs as `tinygrad_cv/ops/conv.py`, on whole-batch
-buffers (the op itself works in cache-sized chunks), and prints the median time of
+buffers with BLAS's own threads (the op itself works in cache-sized chunks, its batch
+split across the threads: tinygrad_cv/parallel.py), and prints the median time of
 each step and the GEMMs' GFLOP/s. Used to show that the three GEMMs are most of a
 training step's conv2 time (see the README's performance section).
 """

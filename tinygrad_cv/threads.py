@@ -17,8 +17,8 @@ spinning BLAS threads (a GEMM + a tiny kernel: 11 ms against 1.5 ms), so `workqu
 stays; its launch costs ~100-150 us (threads waking), which is why all but huge
 kernel calls run serially on the calling thread (kernels/cpu.py `SERIAL_BELOW`:
 whole steps were 10-35% faster so; the omp layer with OMP_WAIT_POLICY=passive
-measured no better than serial). For OpenBLAS's spin time (2^k cycles, `OPENBLAS_THREAD_TIMEOUT=k`),
-k = 20 (~0.3 ms) was best: the MLP's forward 287 us against 345 us with k = 4 (the
+measured no better than serial). For OpenBLAS's spin time (2^k cycles,
+`OPENBLAS_THREAD_TIMEOUT=k`), k = 20 (~0.3 ms) was best: the MLP's forward 287 us against 345 us with k = 4 (the
 workers slept between the MLP's back-to-back small GEMMs), the MNIST CNN unchanged
 (k = 28, OpenBLAS's default, made its inference ~15% slower). So, at import, unless the
 user chose otherwise through the environment:
