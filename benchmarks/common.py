@@ -233,6 +233,19 @@ def timed(fn, sync):
     return time.perf_counter() - start
 
 
+def median_call_seconds(fn, reps, warmup=3):
+    """Median wall time of `fn()` in seconds over `reps` calls, after `warmup` untimed
+    calls (CPU only: nothing is synchronised)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return median(times)
+
+
 def median(values):
     """The median of a non-empty list of numbers."""
     ordered = sorted(values)

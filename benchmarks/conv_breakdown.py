@@ -12,22 +12,13 @@ training step's conv2 time (see the README's performance section).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import common  # puts the repository on sys.path; thread setup before NumPy loads
 
 
 def median_ms(fn, reps):
     """Median wall time of `fn()` in ms, after 3 untimed calls."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return common.median_call_seconds(fn, reps) * 1e3
 
 
 def main():

@@ -15,21 +15,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import common  # puts the repository on sys.path; thread setup before NumPy loads
 
 
 def median_us(fn, reps):
     """Median wall time of `fn()` in microseconds, after 20 untimed calls."""
-    for _ in range(20):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
+    return common.median_call_seconds(fn, reps, warmup=20) * 1e6
 
 
 def alternate(pairs, reps, rounds=3):
@@ -90,9 +82,10 @@ def main():
             twin = common.build_torch("mlp", torch, weights_from=model).eval()
             timg = torch.from_numpy(images)
 
-            def theirs_forward():
+            def torch_forward():
                 with torch.no_grad():
                     return twin(timg)
+            theirs_forward = torch_forward
 
         def ours_forward():
             with tc.no_grad():
