@@ -60,7 +60,7 @@ def main():
         for i, layer in enumerate(layers):
             w, b = layer.weight.data, layer.bias.data
             relu = i < len(layers) - 1
-            xh, th = tc.Tensor(np.ascontiguousarray(h)), None
+            xh = tc.Tensor(np.ascontiguousarray(h))
             ours_gemm = (lambda h=h, w=w: h @ w.T)
             ours_layer = ((lambda t=xh, l=layer: F.linear_relu(t, l.weight, l.bias)) if relu
                           else (lambda t=xh, l=layer: F.linear(t, l.weight, l.bias)))
@@ -75,7 +75,8 @@ def main():
             shape = f"{w.shape[1]}->{w.shape[0]}"
             rows += [f"layer {i + 1} GEMM {shape}", f"layer {i + 1} op ({shape})"]
             pairs += [(ours_gemm, theirs_gemm), (ours_layer, theirs_layer)]
-            h = np.maximum(h @ w.T + b, 0) if relu else h @ w.T + b
+            out = h @ w.T + b
+            h = np.maximum(out, 0) if relu else out
         rows.append("whole forward")
         theirs_forward = None
         if torch is not None:
