@@ -277,3 +277,16 @@ def test_dtypes_numpy_lacks_give_a_clear_error(tmp_path):
                                 str(tmp_path / "bf16.st"))
     with pytest.raises(TypeError, match="tensor 'w' .* dtype NumPy cannot hold"):
         load(tmp_path / "bf16.st")
+
+
+def test_save_metadata_round_trips_and_load_ignores_it(tmp_path):
+    from tinygrad_cv.serialization import load_metadata
+    path = tmp_path / "w.safetensors"
+    info = {"model": "mlp", "dataset": "mnist", "classes": ["0", "1"], "mean": [0.1307]}
+    save({"a": Tensor([1.0, 1.0])}, path, metadata=info)
+    assert load_metadata(path) == info
+    assert list(load(path)) == ["a"]
+    save({"a": Tensor([1.0])}, path)
+    assert load_metadata(path) == {}
+    with pytest.raises(TypeError, match="JSON"):
+        save({"a": Tensor([1.0])}, path, metadata={"x": object()})

@@ -49,18 +49,31 @@ from .tensor import Tensor
 
 KEYS_METADATA = "tinygrad_cv.keys"
 STRUCTURE_METADATA = "tinygrad_cv.structure"
+INFO_METADATA = "tinygrad_cv.info"
+"""Metadata key of the caller's `metadata=` dict (JSON): what is needed to use the file."""
 _SCALAR_TYPES = (str, int, float, bool, type(None))
 _SUPPORTED = "Tensor, NumPy array, dict, list, tuple, str, int, float, bool and None"
 
 
 # ----------------------------------------------------------------------------- saving
-def save(obj, f):
+def save(obj, f, metadata=None):
     """Save `obj` (a state dict, an optimizer state dict, ...) to the path or binary file `f`.
 
+    `metadata` (our addition to torch.save's signature): a JSON-able dict stored in the
+    file's header, e.g. the model name, dataset, class names and normalisation a weights
+    file needs to be used; `load_metadata(f)` reads it back without loading tensors.
     Raises TypeError, before writing anything, when `obj` holds something that is not
     a Tensor, a NumPy array, a dict, list or tuple of those, or a Python scalar/str/None.
     """
-    tensors, metadata = _flatten(obj)
+    tensors, header = _flatten(obj)
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TypeError(f"save: metadata must be a dict, got {type(metadata).__name__}")
+        try:
+            header[INFO_METADATA] = json.dumps(metadata)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"save: metadata must be JSON-serialisable ({exc})") from None
+    metadata = header
     payload = safetensors_numpy.save(tensors, metadata=metadata)
     if hasattr(f, "write"):
         f.write(payload)   # a file object: the caller owns it, so no atomic rename
@@ -181,6 +194,28 @@ def load(f, map_location=None, weights_only=None):
     if set(order) != set(arrays):   # keys metadata from another writer: trust the tensors
         order = list(arrays)
     return {key: wrap(arrays[key]) for key in order}
+
+
+def load_metadata(f) -> dict:
+    """The `metadata=` dict that `save` stored in `f` ({} when there is none)."""
+    if hasattr(f, "read"):
+        header = _metadata_from_bytes(f.read(), "<file object>")
+    else:
+        path = os.fspath(f)
+        with open(path, "rb") as fh:
+            _check_header_prefix(fh.read(16), path)
+        try:
+            with safetensors.safe_open(path, framework="numpy") as st:
+                header = st.metadata() or {}
+        except safetensors.SafetensorError as exc:
+            raise ValueError(f"load: {path} is not a valid safetensors file ({exc})") from None
+    try:
+        info = json.loads(header.get(INFO_METADATA, "{}"))
+    except ValueError as exc:
+        raise ValueError(f"load_metadata: malformed {INFO_METADATA} metadata ({exc})") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"load_metadata: {INFO_METADATA} metadata is not a JSON object")
+    return info
 
 
 def _read_file(f):
