@@ -17,7 +17,7 @@ def device(request):
 @pytest.fixture
 def parallel_kernels(monkeypatch):
     """Make every Numba kernel call take its parallel (prange) version: by default only
-    huge arrays do (kernels/cpu.py `SERIAL_BELOW`), so tests would otherwise only ever
-    run the serial twins."""
-    from tinygrad_cv.kernels import cpu
-    monkeypatch.setattr(cpu, "SERIAL_BELOW", 1)
+    huge arrays do (kernels/cpu/dispatch.py `SERIAL_BELOW`), so tests would otherwise only
+    ever run the serial twins."""
+    from tinygrad_cv.kernels.cpu import dispatch
+    monkeypatch.setattr(dispatch, "SERIAL_BELOW", 1)

@@ -766,7 +766,7 @@ def test_importing_ops_and_cuda_kernels_never_imports_cupy(tmp_path):
     code = textwrap.dedent("""
         import tinygrad_cv
         from tinygrad_cv.ops import conv, pool
-        from tinygrad_cv.kernels import cuda, kernels_for
+        from tinygrad_cv.kernels import gpu, kernels_for
         import numpy as np
         assert kernels_for(np).__name__.endswith('cpu')
     """)

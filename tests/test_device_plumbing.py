@@ -271,7 +271,7 @@ def test_cupy_generator_adapter_adds_normal():
 # ----------------------------------------------------------------------------- CUDA kernels
 
 def _cuda_source(c_type):
-    from tinygrad_cv.kernels import cuda as cuda_kernels
+    from tinygrad_cv.kernels import gpu as cuda_kernels
     return cuda_kernels._SOURCE.replace("TYPE", c_type, 1)
 
 
@@ -285,7 +285,7 @@ def test_cuda_kernel_source_compiles_with_nvcc(c_type, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     ptx = (tmp_path / "k.ptx").read_text()
-    from tinygrad_cv.kernels import cuda as cuda_kernels
+    from tinygrad_cv.kernels import gpu as cuda_kernels
     for name in cuda_kernels._KERNEL_NAMES:
         assert f".entry {name}(" in ptx, f"kernel {name} missing from the PTX"
 
@@ -307,7 +307,7 @@ def host_cuda_kernels(tmp_path_factory):
     grid-stride loop runs every index in turn) and `_launch` calling it via ctypes."""
     if shutil.which("g++") is None:
         pytest.skip("g++ not installed")
-    from tinygrad_cv.kernels import cuda as cuda_kernels
+    from tinygrad_cv.kernels import gpu as cuda_kernels
     libs = {}
     for dtype, c_type in ((np.float32, "float"), (np.float64, "double")):
         folder = tmp_path_factory.mktemp(f"host_{c_type}")

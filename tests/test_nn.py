@@ -580,7 +580,8 @@ def test_calculate_gain_matches_torch(name, param):
 
 def test_linear_bad_input_names_layer_and_shapes():
     lin = nn.Linear(9216, 128)
-    with pytest.raises(ValueError, match=r"Linear\(in_features=9216, out_features=128\): input "
+    with pytest.raises(ValueError, match=r"Linear\(in_features=9216, out_features=128, "
+                       r"bias=True\): linear: input "
                        r"of shape \(64, 9215\) has 9215 features.*expected 9216"):
         lin(tc.zeros(64, 9215))
     with pytest.raises(ValueError, match="linear: input of shape"):

@@ -129,19 +129,20 @@ def test_split_conv2d_gradients_in_float64(two_threads, monkeypatch):
               rng.standard_normal(4))
 
 
-def test_release_workspace_frees_the_workers_buffers_too(two_threads, monkeypatch):
+def test_memory_clear_frees_the_workers_workspaces_too(two_threads, monkeypatch):
+    from tinygrad_cv import memory
     monkeypatch.setattr(conv_mod, "SPLIT_MIN_FLOPS", 0)
     x = tc.randn(4, 3, 10, 10)
     conv2d(x, tc.randn(5, 3, 3, 3))
-    slots = conv_mod._all_slots
+    slots = memory._all_slots
     assert sum(bool(s) for s in slots) >= 2           # the caller's and a worker's columns
-    conv_mod.release_workspace()
+    memory.clear()
     assert not any(slots)
 
 
 def test_no_thread_keeps_a_finished_body_alive(two_threads):
     """A body's closure references the op's arrays: a worker still holding it would keep
-    their pooled buffers from being recycled (ops/buffers.py)."""
+    their pooled buffers from being recycled (memory.py)."""
     class Payload:
         pass
 

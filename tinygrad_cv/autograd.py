@@ -25,13 +25,13 @@ Double backward (grad of grad) is not supported.
 """
 from __future__ import annotations
 
-import sys
 import threading
 import weakref
 
 import numpy as np
 
 from .backend import check_same_device
+from .memory import owns_gradient
 
 # ----------------------------------------------------------------------------- grad mode
 
@@ -179,18 +179,6 @@ class AccumulateGrad:
         return "<AccumulateGrad>"
 
 
-_TENSOR_CLASS = []
-
-
-def _tensor_class():
-    """tensor.Tensor, imported on first use (tensor.py imports this module); cached, as an
-    import statement in `apply` cost ~1 us per op."""
-    if not _TENSOR_CLASS:
-        from .tensor import Tensor
-        _TENSOR_CLASS.append(Tensor)
-    return _TENSOR_CLASS[0]
-
-
 class Function:
     """Base class of every differentiable op; see the module docstring."""
 
@@ -208,8 +196,10 @@ class Function:
 
     @classmethod
     def apply(cls, *tensors, **params):
-        """Run the op on Tensors; non-tensor settings go in `params`. Returns a Tensor."""
-        dev = tensors[0].device_str
+        """Run the op on Tensors; non-tensor settings go in `params`. Returns a Tensor,
+        made by the first input's `_derived` (this module never imports tensor.py)."""
+        first = tensors[0]
+        dev = first.device_str
         if len(tensors) > 1 and any(t.device_str != dev for t in tensors):
             check_same_device(cls.__name__.lower(), [t.device_str for t in tensors])
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
@@ -221,35 +211,14 @@ class Function:
             out = cls.forward(ctx, *[t.data for t in tensors], **params)
         if cls.output_device_param is not None:
             dev = params[cls.output_device_param]
-        wrap = _tensor_class()._wrap
         if not record:
-            return wrap(out, dev)
+            return first._derived(out, dev)
         ctx.parents = tuple(t._node() if t.requires_grad else None for t in tensors)
         ctx.input_meta = tuple((t.data.shape, t.data.dtype) for t in tensors)
-        return wrap(out, dev, grad_fn=ctx)
+        return first._derived(out, dev, grad_fn=ctx)
 
 
 # ----------------------------------------------------------------------------- the engine
-
-_REFCOUNTS_EXACT = hasattr(sys, "getrefcount") and sys.version_info < (3, 14)
-"""CPython before 3.14 counts every reference an array has (3.14 may borrow some, which
-would make the ownership test below unsafe, so it is off there)."""
-
-
-def owns_gradient(arr, holders):
-    """True when the gradient array `arr` is a NumPy array owning its memory that only
-    `holders` references hold: the engine's variable and the backward's parameter, no
-    tensor, no other node, no view. Such an array is the engine's own scratch, so it can
-    become a leaf's `.grad` without a copy, or a backward can write its result into it.
-    (A fresh 9 MB array costs ~2 ms of page faults here, more than the work done on it.)"""
-    if not (_REFCOUNTS_EXACT and type(arr) is np.ndarray and arr.flags.writeable
-            and sys.getrefcount(arr) <= holders + 2):
-        return False
-    if arr.base is None:
-        return True
-    from .ops import buffers        # a recycled buffer no other array is using
-    return buffers.is_exclusive_view(arr)
-
 
 def _topological_order(root):
     """Nodes reachable from `root`, each after every node that consumes its output."""
@@ -277,8 +246,6 @@ def run_backward(root_node, root_grad, retain_graph=False):
     Iterative (a 10,000-deep chain is fine). Unless `retain_graph`, each node's saved
     arrays are dropped right after its backward ran, so the step's memory is freed.
     """
-    from .tensor import Tensor
-
     grads = {id(root_node): root_grad}
     for node in _topological_order(root_node):
         grad = grads.pop(id(node), None)
@@ -293,9 +260,9 @@ def run_backward(root_node, root_grad, retain_graph=False):
                 # it is an array only the engine holds (e.g. a GEMM's fresh output).
                 if not owns_gradient(grad, 1):
                     grad = grad.copy()
-                leaf.grad = Tensor._wrap(grad, leaf.device_str)
+                leaf.grad = leaf._derived(grad)
             else:
-                leaf.grad = Tensor._wrap(leaf.grad.data + grad, leaf.device_str)
+                leaf.grad = leaf._derived(leaf.grad.data + grad)
             continue
         if node.saved is None:
             raise RuntimeError(

@@ -45,6 +45,22 @@ def _array_from_data(data, dtype):
     return arr
 
 
+def wrap_array(arr, device: str, grad_fn=None) -> "Tensor":
+    """The one internal constructor: a Tensor around the raw NumPy/CuPy array `arr` on
+    `device` ("cpu", "cuda:0"), with no copy and no checks. Ops' outputs, batches and
+    optimizer state are made by it; users call `Tensor(...)` or the factories."""
+    if isinstance(arr, np.generic):
+        arr = np.asarray(arr)
+    t = object.__new__(Tensor)
+    t.data = arr
+    t.device_str = device
+    t.grad = None
+    t.grad_fn = grad_fn
+    t._acc = None
+    t.requires_grad = grad_fn is not None
+    return t
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode autograd, on "cpu" (NumPy) or "cuda" (CuPy)."""
 
@@ -67,17 +83,14 @@ class Tensor:
 
     @classmethod
     def _wrap(cls, arr, dev, grad_fn=None):
-        """Build a Tensor around a raw array with no checks (ops' outputs)."""
-        if isinstance(arr, np.generic):
-            arr = np.asarray(arr)
-        t = object.__new__(cls)
-        t.data = arr
-        t.device_str = dev
-        t.grad = None
-        t.grad_fn = grad_fn
-        t._acc = None
-        t.requires_grad = grad_fn is not None
-        return t
+        """Transitional alias of `wrap_array` (being replaced in the remaining modules)."""
+        return wrap_array(arr, dev, grad_fn)
+
+    def _derived(self, arr, device=None, grad_fn=None):
+        """A new plain Tensor (never a Parameter) around an op's output or a gradient, on
+        this tensor's device unless `device` says otherwise. The autograd engine makes
+        every tensor through this method, so it never imports this module."""
+        return wrap_array(arr, self.device_str if device is None else device, grad_fn)
 
     def _node(self):
         """This tensor's graph node: its grad_fn, or (a leaf) its AccumulateGrad."""
@@ -201,7 +214,7 @@ class Tensor:
 
     def detach(self):
         """A new tensor sharing storage, cut from the graph."""
-        return Tensor._wrap(self.data, self.device_str)
+        return wrap_array(self.data, self.device_str)
 
     def clone(self):
         return _ew.clone(self)
@@ -494,7 +507,7 @@ def _factory_args(shape, size=None):
 
 def _make(arr, dtype, device, requires_grad):
     dev = canonical_device(device)
-    t = Tensor._wrap(transfer(arr, dev), dev)
+    t = wrap_array(transfer(arr, dev), dev)
     if requires_grad:
         t.requires_grad_(True)
     return t

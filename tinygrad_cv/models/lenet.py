@@ -20,12 +20,12 @@ class LeNet5(nn.Module):
         self.fc1 = nn.Linear(16 * 5 * 5, 120)
         self.fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, num_classes)
-        self.relu = nn.ReLU()       # listed for the printed model; forward fuses the ReLUs
+        self.relu = nn.ReLU()
 
     def forward(self, x):
-        x = self.pool1(self.conv1.forward_relu(x))   # = relu(conv1(x)), one fused op
-        x = self.pool2(self.conv2.forward_relu(x))
+        x = self.pool1(self.relu(self.conv1(x)))
+        x = self.pool2(self.relu(self.conv2(x)))
         x = x.flatten(1)
-        x = self.fc1.forward_relu(x)                 # = relu(fc1(x)), one fused op
-        x = self.fc2.forward_relu(x)
+        x = self.relu(self.fc1(x))
+        x = self.relu(self.fc2(x))
         return self.fc3(x)

@@ -1,7 +1,7 @@
-"""The CNN of pytorch/examples `mnist/main.py`, layer for layer and name for name."""
+"""The CNN of pytorch/examples `mnist/main.py`, layer for layer and line for line."""
 from __future__ import annotations
 
-from .. import nn
+from .. import flatten, nn
 from ..nn import functional as F
 
 
@@ -22,12 +22,16 @@ class MnistCNN(nn.Module):
         self.fc2 = nn.Linear(128, num_classes)
 
     def forward(self, x):
-        x = self.conv1.forward_relu(x)      # = F.relu(self.conv1(x)), one fused op
-        x = self.conv2.forward_relu(x)
+        x = self.conv1(x)
+        x = F.relu(x)
+        x = self.conv2(x)
+        x = F.relu(x)
         x = F.max_pool2d(x, 2)
         x = self.dropout1(x)
-        x = x.flatten(1)
-        x = self.fc1.forward_relu(x)        # = F.relu(self.fc1(x)), one fused op
+        x = flatten(x, 1)
+        x = self.fc1(x)
+        x = F.relu(x)
         x = self.dropout2(x)
         x = self.fc2(x)
-        return F.log_softmax(x, dim=1)
+        output = F.log_softmax(x, dim=1)
+        return output

@@ -89,31 +89,7 @@ class Conv2d(Module):
         ph, pw = self.padding
         return (ph, ph, pw, pw)
 
-    def _check_input(self, input):
-        if input.ndim not in (3, 4):
-            raise ValueError(f"{self!r}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, "
-                             f"got shape {input.shape}")
-        channels = input.shape[-3]
-        if channels != self.in_channels:
-            raise ValueError(f"{self!r}: input has {channels} channels (shape {input.shape}) "
-                             f"but in_channels={self.in_channels}")
-        top, bottom, left, right = self._explicit_padding()
-        padded = (input.shape[-2] + top + bottom, input.shape[-1] + left + right)
-        reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
-        if reach[0] > padded[0] or reach[1] > padded[1]:
-            raise ValueError(f"{self!r}: kernel size {self.kernel_size} (dilated to {reach}) "
-                             f"is larger than the padded input {padded} of shape {input.shape}")
-
     def forward(self, input):
-        return self._conv(input, F.conv2d)
-
-    def forward_relu(self, input):
-        """relu(self(input)) as one fused op (F.conv2d_relu): identical values and
-        gradients, one activation array less per call."""
-        return self._conv(input, F.conv2d_relu)
-
-    def _conv(self, input, conv):
-        self._check_input(input)
         top, bottom, left, right = self._explicit_padding()
         if self.padding_mode != "zeros" or top != bottom or left != right:
             mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
@@ -121,8 +97,8 @@ class Conv2d(Module):
             padding = 0
         else:
             padding = (top, left)
-        return conv(input, self.weight, self.bias, self.stride, padding, self.dilation,
-                    self.groups)
+        return F.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -6,7 +6,10 @@ arguments and maps torch's calling conventions onto them.
 from __future__ import annotations
 
 from ..ops import activation as _act
+from ..ops import conv as _conv
 from ..ops import elementwise as _ew
+from ..ops import matmul as _mm
+from ..ops import pool as _pool
 from ..ops import reduce as _red
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss,  # noqa: F401
                         nll_loss)
@@ -24,16 +27,7 @@ def _require_tensor(op, x):
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias, for input (*, in_features) and weight (out, in)."""
     _check_linear("linear", input, weight, bias)
-    from ..ops.matmul import linear as _linear
-    return _linear(input, weight, bias)
-
-
-def linear_relu(input, weight, bias=None):
-    """relu(linear(...)) fused into one op (same values and gradients, one node and one
-    array less): what `nn.Linear.forward_relu` runs."""
-    _check_linear("linear_relu", input, weight, bias)
-    from ..ops.matmul import linear as _linear
-    return _linear(input, weight, bias, relu=True)
+    return _mm.linear(input, weight, bias)
 
 
 def _check_linear(op, input, weight, bias):
@@ -44,42 +38,37 @@ def _check_linear(op, input, weight, bias):
                          f"{weight.shape}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
         raise ValueError(f"{op}: input of shape {input.shape} has "
-                         f"{input.shape[-1] if input.ndim else 0} features in its last dim, but "
-                         f"the weight of shape {weight.shape} expects {weight.shape[1]}")
+                         f"{input.shape[-1] if input.ndim else 0} features in its last dim, "
+                         f"expected {weight.shape[1]} (weight of shape {weight.shape})")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"{op}: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+    for what, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != input.dtype:   # torch: no silent promotion
+            raise TypeError(f"{op}: input dtype {input.dtype} and {what} dtype {t.dtype} "
+                            f"should be the same (input shape {input.shape}, weight shape "
+                            f"{weight.shape})")
 
 
 # ----------------------------------------------------------------------------- conv and pool
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    from ..ops.conv import conv2d as _conv2d
-    return _conv2d(input, weight, bias, stride, padding, dilation, groups)
-
-
-def conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """relu(conv2d(...)) fused into one op (same values and gradients, less memory)."""
-    from ..ops.conv import conv2d_relu as _conv2d_relu
-    return _conv2d_relu(input, weight, bias, stride, padding, dilation, groups)
+    return _conv.conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
-    from ..ops.pool import max_pool2d as _max_pool2d
-    return _max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode,
+    return _pool.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode,
                        return_indices)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
-    from ..ops.pool import avg_pool2d as _avg_pool2d
-    return _avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+    return _pool.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                        divisor_override)
 
 
 def adaptive_avg_pool2d(input, output_size):
-    from ..ops.pool import adaptive_avg_pool2d as _adaptive_avg_pool2d
-    return _adaptive_avg_pool2d(input, output_size)
+    return _pool.adaptive_avg_pool2d(input, output_size)
 
 
 # ----------------------------------------------------------------------------- activations
@@ -139,7 +128,7 @@ def pad(input, pad, mode="constant", value=None):
 
 
 __all__ = [
-    "linear", "conv2d", "conv2d_relu", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
+    "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
     "dropout", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
     "flatten", "pad",

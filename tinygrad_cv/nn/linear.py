@@ -45,21 +45,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
-        self._check_input(input)
         return F.linear(input, self.weight, self.bias)
-
-    def forward_relu(self, input):
-        """relu(self(input)) as one fused op (F.linear_relu): identical values and
-        gradients, one graph node and one activation array less per call."""
-        self._check_input(input)
-        return F.linear_relu(input, self.weight, self.bias)
-
-    def _check_input(self, input):
-        if input.ndim == 0 or input.shape[-1] != self.in_features:
-            raise ValueError(f"Linear(in_features={self.in_features}, out_features="
-                             f"{self.out_features}): input of shape {input.shape} has "
-                             f"{input.shape[-1] if input.ndim else 0} features in its last "
-                             f"dim, expected {self.in_features}")
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -57,6 +57,20 @@ def _state_value_array(value):
     return None
 
 
+def _name_layer_in(exc, module):
+    """Prefix a bad-input error raised inside `module`'s own forward with the layer, e.g.
+    "Linear(in_features=9216, out_features=128): linear: input of shape ...", so every
+    layer names itself without re-checking what its op checks. Only the innermost layer
+    adds its name (an outer Sequential does not)."""
+    if getattr(exc, "_tinygrad_cv_layer", False):
+        return
+    exc._tinygrad_cv_layer = True
+    if exc.args and isinstance(exc.args[0], str):
+        name = repr(module).splitlines()[0].rstrip("(")
+        if not exc.args[0].startswith(name):
+            exc.args = (f"{name}: {exc.args[0]}",) + exc.args[1:]
+
+
 class Module:
     """Base class for all layers: subclass it, assign layers/Parameters in `__init__`,
     write `forward`, and call the module like a function."""
@@ -79,7 +93,11 @@ class Module:
                                   f'"forward" function')
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        try:
+            return self.forward(*args, **kwargs)
+        except (ValueError, TypeError, RuntimeError, IndexError) as exc:
+            _name_layer_in(exc, self)
+            raise
 
     # ------------------------------------------------------------------ registration
     def _check_init_called(self, what):

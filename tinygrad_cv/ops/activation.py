@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
-from ..autograd import Function, owns_gradient
+from .. import memory
+from ..autograd import Function
 from ..backend import xp_of
 from ..random import generator_for
-from . import buffers
 from ..tensor import Tensor
 
 
@@ -49,7 +49,7 @@ class MaskMultiply(Function):
         ctx.save_for_backward(keep)
         ctx.scale = scale
         xp = xp_of(x)
-        out = xp.multiply(x, keep, out=_scratch(xp, x.shape, x.dtype))
+        out = xp.multiply(x, keep, out=memory.empty(x.shape, x.dtype, xp))
         out *= x.dtype.type(scale)
         return out
 
@@ -57,7 +57,7 @@ class MaskMultiply(Function):
     def backward(ctx, grad):
         (keep,) = ctx.saved
         scale = grad.dtype.type(ctx.scale)
-        if owns_gradient(grad, 2) and grad.shape == keep.shape:
+        if memory.owns_gradient(grad, 2) and grad.shape == keep.shape:
             np.multiply(grad, keep, out=grad)    # the engine's own array: in place
         else:
             grad = grad * keep
@@ -98,7 +98,7 @@ def _keep_mask(xp, gen, shape, p):
     same as one big draw."""
     if xp is not np:
         return gen.random(shape, dtype=xp.float32) >= p
-    keep = buffers.empty(shape, np.bool_)
+    keep = memory.empty(shape, np.bool_)
     flat = keep.reshape(-1)
     uniforms = np.empty(min(MASK_CHUNK, flat.size), np.float32)
     threshold = np.float32(p)
@@ -108,8 +108,3 @@ def _keep_mask(xp, gen, shape, p):
         np.greater_equal(chunk, threshold, out=flat[start:start + chunk.size])
     return keep
 
-
-def _scratch(xp, shape, dtype):
-    """An output array: recycled memory on the CPU (ops/buffers.py), CuPy's pool on the
-    GPU."""
-    return buffers.empty(shape, dtype) if xp is np else xp.empty(shape, dtype)

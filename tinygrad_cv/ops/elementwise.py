@@ -11,16 +11,16 @@ import numbers
 import numpy as np
 
 from .. import dtypes
-from ..autograd import Function, owns_gradient
+from .. import memory
+from ..autograd import Function
 from ..backend import array_module, check_same_device, is_device_array, xp_of
-from ..tensor import Tensor
-from . import buffers
+from ..tensor import Tensor, wrap_array
 
 
 # ----------------------------------------------------------------------------- operands
 
 def _scalar_tensor(value, dtype, dev):
-    return Tensor._wrap(array_module(dev).asarray(value, dtype=dtype), dev)
+    return wrap_array(array_module(dev).asarray(value, dtype=dtype), dev)
 
 
 def as_tensor_operand(value, op):
@@ -84,7 +84,7 @@ def cast(x, dtype):
     if x.dtype == dtype:
         return x
     if x.requires_grad and not dtypes.is_floating(dtype):
-        return Tensor._wrap(x.data.astype(dtype), x.device_str)  # no gradient through ints
+        return wrap_array(x.data.astype(dtype), x.device_str)  # no gradient through ints
     return Cast.apply(x, dtype=dtype)
 
 
@@ -333,11 +333,8 @@ class Sqrt(Function):
 
 
 def _relu_kernels(arr):
-    """kernels/cpu.py for a float32/float64 NumPy array, else None (NumPy/CuPy ops).
-
-    Any size: all but huge arrays run the kernels' serial twins (kernels/cpu.py
-    `SERIAL_BELOW`), which beat NumPy too (a (64, 256) ReLU: 2 us against
-    np.maximum's 7 us)."""
+    """kernels/cpu for a float32/float64 NumPy array, else None (NumPy/CuPy ops). Any
+    size: the kernels' serial twins beat NumPy on small arrays too."""
     if isinstance(arr, np.ndarray) and arr.dtype in (np.float32, np.float64):
         from ..kernels import cpu
         return cpu
@@ -348,10 +345,8 @@ class Relu(Function):
     """max(x, 0); the derivative at 0 is 0, as PyTorch (NaN passes forward; backward is
     torch's threshold_backward select: grad where out > 0, else 0, NaN grads included).
 
-    CPU float arrays use Numba kernels (serial twins when small): the old
-    `where(~(out <= 0), grad, 0)` built two boolean temporaries and took 8-16 ms on the
-    MNIST CNN's conv2 activation (64x64x24x24); the kernel takes about 1 ms. CuPy and
-    other dtypes use array ops."""
+    CPU float arrays use the Numba kernels of kernels/cpu/relu.py (NumPy's select built
+    two boolean temporaries); CuPy and other dtypes use array ops."""
 
     @staticmethod
     def forward(ctx, a):
@@ -361,8 +356,7 @@ class Relu(Function):
         else:
             if not (a.flags.c_contiguous or a.flags.f_contiguous):
                 a = np.ascontiguousarray(a)
-            out = (buffers.empty(a.shape, a.dtype) if a.flags.c_contiguous
-                   else np.empty_like(a))   # same memory order as `a` (C or Fortran)
+            out = memory.empty_like(a)      # same memory order as `a` (C or Fortran)
             kernels.relu_forward(a.ravel(order="K"), out.ravel(order="K"))
         ctx.save_for_backward(out)
         return out
@@ -370,14 +364,14 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved
-        owned = owns_gradient(grad, 2)   # asked before the call, which references `grad`
+        owned = memory.owns_gradient(grad, 2)   # asked before the call, which references `grad`
         return relu_grad(out, grad, in_place=owned)
 
 
 def relu_grad(out, grad, in_place=False):
     """ReLU's backward from its output: grad where out > 0, else 0 (torch's
     threshold_backward). `in_place`: `grad` is scratch only the caller holds, so the
-    select may overwrite it. Shared by Relu and the fused conv2d / Linear + ReLU."""
+    select may overwrite it."""
     kernels = _relu_kernels(grad)
     if kernels is None or grad.shape != out.shape or grad.dtype != out.dtype:
         return _masked(~(out <= 0), grad)     # as torch's threshold_backward
@@ -388,8 +382,7 @@ def relu_grad(out, grad, in_place=False):
     elif in_place:
         kernels.relu_backward_inplace(out.ravel(order="K"), grad.ravel(order="K"))
         return grad
-    grad_in = (buffers.empty(grad.shape, grad.dtype) if grad.flags.c_contiguous
-               else np.empty_like(grad))
+    grad_in = memory.empty_like(grad)
     kernels.relu_backward(out.ravel(order="K"), grad.ravel(order="K"),
                           grad_in.ravel(order="K"))
     return grad_in
@@ -617,13 +610,13 @@ def compare(op, a, b):
         return NotImplemented
     a, b = binary_operands(a, b, op)
     xp = array_module(a.device_str)
-    return Tensor._wrap(getattr(xp, _COMPARE[op])(a.data, b.data), a.device_str)
+    return wrap_array(getattr(xp, _COMPARE[op])(a.data, b.data), a.device_str)
 
 
 def logical_not(x):
     if x.dtype != dtypes.bool_:
         raise TypeError(f"invert: ~ needs a bool tensor, got {x.dtype}")
-    return Tensor._wrap(~x.data, x.device_str)
+    return wrap_array(~x.data, x.device_str)
 
 
 def logical(op, a, b):
@@ -631,6 +624,6 @@ def logical(op, a, b):
     xp = array_module(a.device_str)
     fn = xp.logical_and if op == "and" else xp.logical_or
     if a.dtype == dtypes.bool_:
-        return Tensor._wrap(fn(a.data, b.data), a.device_str)
+        return wrap_array(fn(a.data, b.data), a.device_str)
     bitwise = xp.bitwise_and if op == "and" else xp.bitwise_or
-    return Tensor._wrap(bitwise(a.data, b.data), a.device_str)
+    return wrap_array(bitwise(a.data, b.data), a.device_str)

@@ -6,8 +6,8 @@ import numpy as np
 from .. import dtypes
 from ..autograd import Function
 from ..backend import check_same_device, xp_of
-from . import buffers
-from .elementwise import as_tensor_operand, cast, relu_grad
+from .. import memory
+from .elementwise import as_tensor_operand, cast
 from .movement import reshape
 
 
@@ -61,18 +61,16 @@ def matmul(a, b):
 
 
 class Linear(Function):
-    """y = x @ W^T + b as one op (torch's F.linear), x of shape (*, in_features);
-    `relu=True` is relu(linear(...)) (linear_relu).
+    """y = x @ W^T + b as one op (torch's F.linear), x of shape (*, in_features).
 
     One Function instead of transpose + matmul + broadcast add: on the MLP (batch 64)
     the three ops' Python bookkeeping (operand checks, dtype promotion, broadcasting,
     three graph nodes, a sum_to for the bias gradient) cost more than the GEMMs. The
-    bias is added in place into the GEMM's output, and the ReLU too when fused (saving
-    a node and an array); backward is the ReLU mask, two GEMMs and a row sum.
+    bias is added in place into the GEMM's output; backward is two GEMMs and a row sum.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, *maybe_bias, relu=False):
+    def forward(ctx, x, weight, *maybe_bias):
         xp = xp_of(x)
         x2 = x.reshape(-1, x.shape[-1])
         if x.ndim == 2 and weight.flags.c_contiguous and x.shape[0] <= weight.shape[0]:
@@ -84,8 +82,8 @@ class Linear(Function):
             out = _gemm(xp, weight, x2.T).T
         else:
             out = _gemm(xp, x2, weight.T)
-        _bias_relu(xp, out, maybe_bias[0] if maybe_bias else None, relu)
-        ctx.relu_out = out if relu else None
+        if maybe_bias:
+            _add_bias(xp, out, maybe_bias[0])
         need = ctx.needs_input_grad
         ctx.save_for_backward(x2 if need[1] else None, weight if need[0] else None)
         ctx.x_shape = x.shape
@@ -99,16 +97,13 @@ class Linear(Function):
         xp = xp_of(grad)
         need = ctx.needs_input_grad
         g2 = grad.reshape(-1, grad.shape[-1])
-        if ctx.relu_out is not None:
-            g2 = relu_grad(ctx.relu_out, g2)
         grad_x = None
         if need[0]:
-            out = (buffers.empty((g2.shape[0], weight.shape[1]), g2.dtype)
-                   if xp is np else None)           # recycled memory on the CPU
+            out = memory.empty((g2.shape[0], weight.shape[1]), g2.dtype, xp)
             grad_x = xp.matmul(g2, weight, out=out).reshape(ctx.x_shape)
         grad_w = None
         if need[1]:
-            out = buffers.empty(weight_shape, g2.dtype) if xp is np else None
+            out = memory.empty(weight_shape, g2.dtype, xp)
             grad_w = xp.matmul(g2.T, x2, out=out)
         if not ctx.has_bias:
             return grad_x, grad_w
@@ -123,40 +118,24 @@ def _gemm(xp, a, b):
     1.28 -> 1.16 ms, training 2.64 -> 2.36 ms (a noisy run; at batch 64 no change)."""
     if xp is not np:
         return xp.matmul(a, b)
-    out = buffers.empty((a.shape[0], b.shape[1]), np.result_type(a.dtype, b.dtype))
+    out = memory.empty((a.shape[0], b.shape[1]), np.result_type(a.dtype, b.dtype))
     return xp.matmul(a, b, out=out)
 
 
-def _bias_relu(xp, out, bias, relu):
-    """out += bias (per column), then max(out, 0) when `relu`, in place on the fresh
-    (rows, out_features) GEMM output. On the CPU a Fortran-ordered output (the
-    transposed GEMM's) is a C-ordered (out_features, rows) array with one bias per row:
-    the conv epilogue kernel does both in one pass; a C-ordered one takes the bias add,
-    then the in-place ReLU kernel."""
-    fused = xp is np and out.dtype in (np.float32, np.float64)
-    if fused and out.flags.f_contiguous and out.ndim == 2 and (
-            bias is None or bias.dtype == out.dtype):
+def _add_bias(xp, out, bias):
+    """out += bias (per column), in place on the fresh (rows, out_features) GEMM output.
+    A Fortran-ordered output (the transposed GEMM's) is a C-ordered (out_features, rows)
+    array with one bias per row: the CPU epilogue kernel adds it in one pass."""
+    if (xp is np and out.dtype in (np.float32, np.float64) and out.flags.f_contiguous
+            and out.ndim == 2 and bias.dtype == out.dtype):
         from ..kernels import cpu
-        cpu.bias_relu(out.T, np.empty(0, out.dtype) if bias is None else bias, relu)
-        return
-    if bias is not None:
-        out += bias
-    if not relu:
-        return
-    if fused:
-        from ..kernels import cpu
-        cpu.relu_inplace(out.ravel(order="K"))   # a view: `out` is C- or F-contiguous
+        cpu.bias_relu(out.T, bias, False)
     else:
-        xp.maximum(out, 0, out=out)
+        out += bias
 
 
-def linear(x, weight, bias=None, relu=False):
-    """x @ weight.T + bias with one graph node (`relu=True`: relu of it, still one node);
-    shapes are checked by the caller (nn.functional.linear). Mixed dtypes take the
-    generic promoting path."""
-    if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
-        out = matmul(x, weight.t())
-        out = out + bias if bias is not None else out
-        return out.relu() if relu else out
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias with one graph node; shapes and dtypes are checked by the
+    caller (nn.functional.linear)."""
     tensors = (x, weight) if bias is None else (x, weight, bias)
-    return Linear.apply(*tensors, relu=bool(relu))
+    return Linear.apply(*tensors)

@@ -12,7 +12,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd import Function
 from ..backend import array_module, device_of_array, is_device_array, transfer, xp_of
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -317,7 +317,7 @@ def _getitem_arrays(x, idx, index, full_shape):
     try:
         if not x.requires_grad:
             out = x.data[idx]
-            return Tensor._wrap(out if is_device_array(out) else xp_of(x.data).asarray(out),
+            return wrap_array(out if is_device_array(out) else xp_of(x.data).asarray(out),
                                 x.device_str)
         return GetItem.apply(x, index=idx)
     except IndexError as exc:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..kernels import kernels_for
-from . import buffers
+from .. import memory
 from ..backend import xp_of
 from .conv import check_float_dtype, pair
 
@@ -124,17 +124,12 @@ def _max_pool_backward(ctx, grad):
     geom = ctx.geom
     indices, = ctx.saved
     xp = xp_of(grad)
-    grad_in = _empty(xp, geom.in_shape, grad.dtype)   # returned as is: not a view, so
+    grad_in = memory.empty(geom.in_shape, grad.dtype, xp)   # returned as is: not a view, so
     kernels_for(xp).scatter_to_indices(              # the next backward may reuse it
         xp.ascontiguousarray(grad).reshape(geom.planes, -1),
         indices.reshape(geom.planes, -1), grad_in.reshape(geom.planes, -1))
     return grad_in
 
-
-def _empty(xp, shape, dtype):
-    """An output array: recycled memory on the CPU (ops/buffers.py), CuPy's pool on
-    the GPU."""
-    return buffers.empty(shape, dtype) if xp is np else xp.empty(shape, dtype)
 
 
 def _windows_inside(geom):
@@ -167,19 +162,19 @@ class MaxPool2d(Function):
         ctx.geom = geom
         ctx.tiles = False
         planes = _planes(xp, x, geom)
-        out = _empty(xp, (geom.planes, geom.out_h, geom.out_w), x.dtype)
+        out = memory.empty((geom.planes, geom.out_h, geom.out_w), x.dtype, xp)
         kernels = kernels_for(xp)
         if xp is np and indices_sink is None and _windows_inside(geom):
             if not ctx.needs_input_grad[0]:                   # inference: maxima only
                 kernels.max_pool2d_values_inside(planes, out, *geom.kernel, *geom.stride)
                 return out.reshape(geom.out_shape)
             if _windows_tile(geom):
-                codes = _empty(xp, (geom.planes, geom.out_h, geom.out_w), np.uint8)
+                codes = memory.empty((geom.planes, geom.out_h, geom.out_w), np.uint8, xp)
                 kernels.max_pool2d_tiles_forward(planes, out, codes, *geom.kernel)
                 ctx.save_for_backward(codes)
                 ctx.tiles = True
                 return out.reshape(geom.out_shape)
-        indices = _empty(xp, (geom.planes, geom.out_h, geom.out_w), np.int64)
+        indices = memory.empty((geom.planes, geom.out_h, geom.out_w), np.int64, xp)
         if _windows_inside(geom):
             kernels.max_pool2d_forward_inside(planes, out, indices, *geom.kernel,
                                               *geom.stride)
@@ -198,7 +193,7 @@ class MaxPool2d(Function):
             return _max_pool_backward(ctx, grad)
         geom = ctx.geom
         codes, = ctx.saved
-        grad_in = _empty(np, geom.in_shape, grad.dtype)   # returned as is (not a view)
+        grad_in = memory.empty(geom.in_shape, grad.dtype, np)   # returned as is (not a view)
         kernels_for(np).max_pool2d_tiles_backward(
             np.ascontiguousarray(grad).reshape(geom.planes, geom.out_h, geom.out_w), codes,
             grad_in.reshape(geom.planes, geom.height, geom.width), *geom.kernel)
@@ -271,8 +266,7 @@ class AdaptiveAvgPool2d(Function):
 # ----------------------------------------------------------------------------- public
 
 def _with_indices(out, sink, dev):
-    from ..tensor import Tensor
-    return out, Tensor._wrap(sink[0], dev)
+    return out, out._derived(sink[0], dev)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

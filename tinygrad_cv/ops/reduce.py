@@ -13,7 +13,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd import Function
 from ..backend import xp_of
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 from .elementwise import cast, float_operand
 from .movement import normalize_dim
 
@@ -217,7 +217,7 @@ def sum(x, dim=None, keepdim=False, dtype=None):
         x = cast(x, dtypes.to_dtype(dtype))
     axes = reduce_axes("sum", dim, x.shape)
     if x.dtype.kind in "bui":          # integer sums are int64 (or `dtype`), with no gradient
-        return Tensor._wrap(x.data.sum(axis=axes, keepdims=keepdim,
+        return wrap_array(x.data.sum(axis=axes, keepdims=keepdim,
                                        dtype=np.int64 if dtype is None else x.dtype),
                             x.device_str)
     return Sum.apply(x, axes=axes, keepdim=keepdim)
@@ -266,7 +266,7 @@ def amax_all(x, mode):
     _check_nonempty(x, mode)
     if not dtypes.is_floating(x.dtype):
         data = x.data.max() if mode == "max" else x.data.min()
-        return Tensor._wrap(data, x.device_str)
+        return wrap_array(data, x.device_str)
     return MaxAll.apply(x, mode=mode)
 
 
@@ -279,14 +279,14 @@ def max_dim(x, dim, keepdim, mode):
     index = (data.argmax if mode == "max" else data.argmin)(axis=axis if x.ndim else 0)
     index = xp.expand_dims(index, axis if x.ndim else 0).astype(np.int64)
     if x.ndim == 0:
-        return x.clone(), Tensor._wrap(xp.zeros((), dtype=np.int64), x.device_str)
+        return x.clone(), wrap_array(xp.zeros((), dtype=np.int64), x.device_str)
     indices = index if keepdim else index.squeeze(axis)
     if dtypes.is_floating(x.dtype):
         values = GatherDim.apply(x, index=index, axis=axis, keepdim=keepdim)
     else:
         values = xp.take_along_axis(x.data, index, axis=axis)
-        values = Tensor._wrap(values if keepdim else values.squeeze(axis), x.device_str)
-    return values, Tensor._wrap(indices, x.device_str)
+        values = wrap_array(values if keepdim else values.squeeze(axis), x.device_str)
+    return values, wrap_array(indices, x.device_str)
 
 
 def max(x, dim=None, keepdim=False):
@@ -306,13 +306,13 @@ def argext(x, dim, keepdim, op):
         out = fn()
         if keepdim:
             out = xp_of(x.data).asarray(out).reshape((1,) * x.ndim)
-        return Tensor._wrap(xp_of(x.data).asarray(out, dtype=np.int64), x.device_str)
+        return wrap_array(xp_of(x.data).asarray(out, dtype=np.int64), x.device_str)
     axis = normalize_dim(op, dim, x.shape)
     _check_nonempty(x, op, axis)
     if x.ndim == 0:
-        return Tensor._wrap(xp_of(x.data).zeros((), dtype=np.int64), x.device_str)
+        return wrap_array(xp_of(x.data).zeros((), dtype=np.int64), x.device_str)
     out = fn(axis=axis, keepdims=keepdim).astype(np.int64)
-    return Tensor._wrap(out, x.device_str)
+    return wrap_array(out, x.device_str)
 
 
 def argmax(x, dim=None, keepdim=False):

@@ -1,4 +1,4 @@
-"""CuPy twins of `kernels/cpu.py`: the same functions, arguments and results on the GPU.
+"""CuPy twins of `kernels/cpu/`: the same functions, arguments and results on the GPU.
 
 The CUDA C source below is compiled lazily, once per dtype (float / double), on the
 first call, and cached for the process (CuPy also caches the binary on disk). `cupy` is
