@@ -259,3 +259,25 @@ def test_target_shape_and_dtype_errors():
         nn.CrossEntropyLoss(reduction="avg")
     with pytest.raises(ValueError, match="same as input size"):
         F.binary_cross_entropy_with_logits(x, tc.zeros(4, 1))
+
+
+@requires_torch
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_minus_inf_logit_of_another_class_keeps_the_loss_finite_as_torch(reduction):
+    import torch
+    Tensor = tc.Tensor
+    """A -inf logit (a masked class) in a non-target position: torch's losses gather the
+    target entry, so they stay finite; 0 * -inf must not turn them into NaN."""
+    z = np.array([[1.0, -np.inf, 2.0], [0.5, 0.2, -np.inf]], np.float32)
+    t = np.array([0, 1])
+    for ours, theirs in ((F.cross_entropy, torch.nn.functional.cross_entropy),
+                         (F.nll_loss, torch.nn.functional.nll_loss)):
+        x = Tensor(z, requires_grad=True)
+        loss = ours(x, Tensor(t), reduction=reduction)
+        xt = torch.tensor(z, requires_grad=True)
+        expected = theirs(xt, torch.tensor(t), reduction=reduction)
+        assert np.isfinite(loss.numpy()).all()
+        np.testing.assert_allclose(loss.numpy(), expected.detach().numpy(), rtol=1e-6)
+        loss.sum().backward()
+        expected.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-7)

@@ -67,7 +67,7 @@ def _name_layer_in(exc, module):
     exc._tinygrad_cv_layer = True
     if exc.args and isinstance(exc.args[0], str):
         name = repr(module).splitlines()[0].rstrip("(")
-        if not exc.args[0].startswith(name):
+        if not exc.args[0].startswith(type(module).__name__):   # already names it
             exc.args = (f"{name}: {exc.args[0]}",) + exc.args[1:]
 
 

@@ -75,9 +75,6 @@ class _BatchNorm(Module):
             raise ValueError(f"{self._get_name()}({self.num_features}): input of shape "
                              f"{input.shape} has {input.shape[1]} channels in dim 1, expected "
                              f"num_features={self.num_features}")
-        if self.training and input.numel() // input.shape[1] <= 1:
-            raise ValueError(f"{self._get_name()}: expected more than 1 value per channel "
-                             f"when training, got input size {input.shape}")
 
     def forward(self, input):
         self._check_input(input)

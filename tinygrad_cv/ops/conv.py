@@ -177,7 +177,7 @@ def conv_geometry(input_shape, weight_shape, bias_shape, stride, padding, dilati
 def _chunk_size(geom, itemsize):
     """Samples per chunk so one column buffer stays within the memory budget."""
     if geom.is_pointwise:
-        return geom.batch
+        return max(1, geom.batch)
     per_sample = geom.in_channels * geom.taps * geom.positions * itemsize
     return max(1, min(geom.batch, COLUMN_BUDGET_BYTES // max(1, per_sample)))
 
@@ -246,7 +246,8 @@ def conv_forward(x4, weight, bias, geom):
 def _add_bias(xp, out, bias):
     """out (N, O, OH, OW) += bias per channel, in place: one Numba pass on the CPU."""
     if xp is np:
-        kernels_for(np).bias_relu(out.reshape(out.shape[0] * out.shape[1], -1), bias, False)
+        planes = out.shape[0] * out.shape[1]
+        kernels_for(np).bias_relu(out.reshape(planes, out.size // max(planes, 1)), bias, False)
     else:
         out += bias.reshape(1, -1, 1, 1)
 
@@ -299,12 +300,15 @@ class _BackwardChunks:
     def total_weight_grad(self):
         """dW (O, C/g, kh, kw): the chunks' partial sums added in sample order
         (deterministic whatever the threads did)."""
+        geom = self.geom
+        shape = (geom.out_channels, geom.in_channels // geom.groups, *geom.kernel)
         parts = [self.partial_w[start] for start in sorted(self.partial_w)]
+        if not parts:                       # an empty batch
+            return self.xp.zeros(shape, self.grad_g.dtype)
         grad_w = parts[0]
         for part in parts[1:]:
             grad_w += part
-        geom = self.geom
-        return grad_w.reshape(geom.out_channels, geom.in_channels // geom.groups, *geom.kernel)
+        return grad_w.reshape(shape)
 
 
 def conv_input_grad(grad4, weight, geom):
@@ -368,8 +372,10 @@ class Conv2d(Function):
             grad_x = grad_x[0]
         if not ctx.has_bias:
             return grad_x, grad_w
-        grad_b = grad4.reshape(geom.batch, geom.out_channels, -1).sum(axis=2).sum(axis=0) \
-            if need[2] else None
+        grad_b = None
+        if need[2]:
+            grad_b = grad4.reshape(geom.batch, geom.out_channels, geom.positions).sum(
+                axis=2).sum(axis=0)
         return grad_x, grad_w, grad_b
 
 

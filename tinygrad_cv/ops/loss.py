@@ -93,6 +93,14 @@ def _weighted_target(target, weight, n_classes, dtype, ignore_index, label_smoot
     return a, per_sample_w.sum()
 
 
+def _target_sum(a, values):
+    """-sum_j a_ij * values_ij per row, where a zero weight contributes exactly 0 even
+    against an infinite value (torch gathers the target entries: a -inf logit of another
+    class leaves the loss finite, while 0 * -inf would be NaN)."""
+    xp = xp_of(a)
+    return -xp.where(a != 0, a * values, a.dtype.type(0)).sum(axis=1)
+
+
 def _reduce_rows(per_row, reduction, denominator, out_shape):
     xp = xp_of(per_row)
     if reduction == "none":
@@ -140,7 +148,8 @@ class CrossEntropy(Function):
         logp = _log_softmax_rows(_classes_last(logits))
         a, denominator = _weighted_target(target, weight, n_classes, logp.dtype, ignore_index,
                                           label_smoothing, probabilities)
-        per_row = -(a * logp).sum(axis=1)
+        # class probabilities: torch's plain -sum(a * logp) (NaN for 0 * -inf, as torch)
+        per_row = -(a * logp).sum(axis=1) if probabilities else _target_sum(a, logp)
         ctx.save_for_backward(logp, a)
         ctx.denominator, ctx.reduction, ctx.shape = denominator, reduction, logits.shape
         ctx.weight, ctx.label_smoothing = weight, label_smoothing
@@ -174,7 +183,7 @@ class NLL(Function):
         rows = _classes_last(logp)
         a, denominator = _weighted_target(target, weight, logp.shape[1], logp.dtype,
                                           ignore_index, 0.0, False)
-        per_row = -(a * rows).sum(axis=1)
+        per_row = _target_sum(a, rows)
         ctx.save_for_backward(a)
         ctx.denominator, ctx.reduction, ctx.shape = denominator, reduction, logp.shape
         out_shape = (logp.shape[0],) + tuple(logp.shape[2:])

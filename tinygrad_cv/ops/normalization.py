@@ -33,6 +33,11 @@ class BatchNorm(Function):
         axes = _stat_axes(x)
         weight = affine[0] if has_weight else None
         bias = affine[-1] if has_bias else None
+        ctx.has_weight, ctx.has_bias = has_weight, has_bias
+        ctx.empty = x.size == 0
+        if ctx.empty:        # an empty batch: an empty output, the running stats untouched
+            ctx.save_for_backward(None, None, None)
+            return xp.empty_like(x)
         if training:
             count = x.size // x.shape[1]
             mean = x.mean(axis=axes)
@@ -54,12 +59,14 @@ class BatchNorm(Function):
             out = out + _per_channel(bias, x.ndim)
         ctx.save_for_backward(xhat, invstd, weight)
         ctx.training = training
-        ctx.has_weight, ctx.has_bias = has_weight, has_bias
         return out
 
     @staticmethod
     def backward(ctx, grad):
         xhat, invstd, weight = ctx.saved
+        if ctx.empty:
+            zeros = xp_of(grad).zeros(grad.shape[1], grad.dtype)
+            return (grad.copy(),) + (zeros,) * (int(ctx.has_weight) + int(ctx.has_bias))
         axes = _stat_axes(grad)
         ndim = grad.ndim
         dbias = grad.sum(axis=axes)
@@ -109,9 +116,13 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
         _check_vector(name, t, channels, op)
     if not training and (running_mean is None or running_var is None):
         raise ValueError(f"{op}: running_mean and running_var are needed when not training")
-    if training and input.numel() // max(channels, 1) <= 1:
-        raise ValueError(f"Expected more than 1 value per channel when training, got input "
-                         f"size {input.shape}")
+    if training and input.numel() // max(channels, 1) == 1:    # torch's rule: N=0 is fine
+        raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
+                         f"input size {input.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != input.dtype:
+            raise TypeError(f"{op}: input dtype {input.dtype} and {name} dtype {t.dtype} "
+                            f"should be the same")
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None and t.device_str != input.device_str:
             raise RuntimeError(f"{op}: {name} is on {t.device_str} but the input is on "

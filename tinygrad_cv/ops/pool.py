@@ -126,8 +126,9 @@ def _max_pool_backward(ctx, grad):
     xp = xp_of(grad)
     grad_in = memory.empty(geom.in_shape, grad.dtype, xp)   # returned as is: not a view, so
     kernels_for(xp).scatter_to_indices(              # the next backward may reuse it
-        xp.ascontiguousarray(grad).reshape(geom.planes, -1),
-        indices.reshape(geom.planes, -1), grad_in.reshape(geom.planes, -1))
+        xp.ascontiguousarray(grad).reshape(geom.planes, geom.out_h * geom.out_w),
+        indices.reshape(geom.planes, geom.out_h * geom.out_w),
+        grad_in.reshape(geom.planes, geom.height * geom.width))
     return grad_in
 
 
