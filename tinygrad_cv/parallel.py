@@ -5,15 +5,13 @@ Why. conv2d on the CPU is a loop of im2col, a GEMM per sample and col2im over ba
 chunks. Run on one thread, the GEMMs use BLAS's threads (each small GEMM split across
 the cores, with a sync per call) and the kernels use one core. Split by samples
 instead, every thread does whole GEMMs with no sync and its own kernels, on data in its
-own cache. Measured here (2 cores, the MNIST CNN's conv2 forward + backward, batch 64):
-34.1 ms one thread and 2-thread BLAS, 28.0 ms split in two; LeNet-5's conv2 2.75 ->
-2.3 ms.
+own cache (benchmarks/README.md, "Decisions").
 
 How. The calling thread takes the first part, persistent daemon worker threads the
 others. While they run, BLAS is limited to one thread (restored afterwards), so the
 parts never oversubscribe the cores; the number of parts is BLAS's thread count, which
 `tinygrad_cv.set_num_threads` sets. The bodies must only touch NumPy arrays, GEMMs and
-serial `nogil` kernels (kernels/cpu.py's `.serial` versions): those release the GIL,
+serial `nogil` kernels (the `.serial` versions, kernels/cpu/dispatch.py): those release the GIL,
 so the parts truly run at once. A call made while another split is running (another
 Python thread, or a nested call) runs its body on its own thread in one piece.
 """
@@ -65,7 +63,7 @@ class _Worker:
                 outcome = exc
             # Drop the task before reporting: a body's closure references the op's
             # arrays, and a buffer that some frame still references is never recycled
-            # (ops/buffers.py); kept until the next task, it cost 21 MiB of peak RSS at
+            # (memory.py); kept until the next task, it cost 21 MiB of peak RSS at
             # the MNIST CNN's batch 256.
             del body
             self.results.put(outcome)

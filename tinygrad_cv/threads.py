@@ -7,20 +7,11 @@ inside a parallel loop. conv2d instead splits its batch into n parts run by n th
 (`tinygrad_cv/parallel.py`), each with serial kernels and BLAS at one thread.
 
 The pools alternate many times per training step, so idle threads must get off the
-cores quickly. Measured here (2 cores, conv2d forward+backward of the MNIST CNN's second
-layer, under load): with Numba's OpenMP layer and OpenBLAS's default 0.1 s spin-wait the
-step took 90-2000 ms (threads of one pool spinning while the other pool waited for a
-core); with Numba's `workqueue` layer (its workers sleep when idle) it took a steady
-~40 ms. Re-measured on the quiet machine (whole steps): the OpenMP layer (spinning
-workers) stayed slower (MNIST CNN step 70 against 63 ms) and catastrophic beside
-spinning BLAS threads (a GEMM + a tiny kernel: 11 ms against 1.5 ms), so `workqueue`
-stays; its launch costs ~100-150 us (threads waking), which is why all but huge
-kernel calls run serially on the calling thread (kernels/cpu.py `SERIAL_BELOW`:
-whole steps were 10-35% faster so; the omp layer with OMP_WAIT_POLICY=passive
-measured no better than serial). For OpenBLAS's spin time (2^k cycles,
-`OPENBLAS_THREAD_TIMEOUT=k`), k = 20 (~0.3 ms) was best: the MLP's forward 287 us against 345 us with k = 4 (the
-workers slept between the MLP's back-to-back small GEMMs), the MNIST CNN unchanged
-(k = 28, OpenBLAS's default, made its inference ~15% slower). So, at import, unless the
+cores quickly: Numba's OpenMP layer and OpenBLAS's default 0.1 s spin-wait made a step
+10-50x slower under load, while Numba's `workqueue` layer (workers sleep when idle) and a
+~0.3 ms OpenBLAS spin ran steadily (benchmarks/README.md, "Decisions"); a workqueue launch
+still costs ~100 us, which is why all but huge kernel calls run serially on the calling
+thread (kernels/cpu/dispatch.py). So, at import, unless the
 user chose otherwise through the environment:
 - Numba's threading layer is set to `workqueue` (safe here: our kernels hold the GIL, so
   two Python threads never launch parallel kernels at once);

@@ -75,10 +75,8 @@ class Linear(Function):
         x2 = x.reshape(-1, x.shape[-1])
         if x.ndim == 2 and weight.flags.c_contiguous and x.shape[0] <= weight.shape[0]:
             # (W @ x^T)^T: the same products, but OpenBLAS runs this orientation faster
-            # when the batch is at most out_features (64x784 @ 784x256: 155 us against
-            # 180 us; 64x256 @ 256x128: 35 against 60 us), and slower beyond (256x256 @
-            # 256x128: 147 against 106 us). The result is a column-major view, which the
-            # next Linear consumes without a copy.
+            # when the batch is at most out_features (benchmarks/README.md, "Decisions").
+            # The result is a column-major view, which the next Linear consumes as is.
             out = _gemm(xp, weight, x2.T).T
         else:
             out = _gemm(xp, x2, weight.T)
@@ -111,11 +109,8 @@ class Linear(Function):
 
 
 def _gemm(xp, a, b):
-    """a @ b; on the CPU into recycled memory (ops/buffers.py). A fresh output page-faults
-    where glibc has trimmed the heap: the MLP's 256x128 layer took 174 us for GEMM +
-    bias + ReLU into a fresh array against 135 us for the three alone, under
-    MALLOC_MMAP_MAX_=0. Whole MLP steps at batch 256, alternating trials: inference
-    1.28 -> 1.16 ms, training 2.64 -> 2.36 ms (a noisy run; at batch 64 no change)."""
+    """a @ b; on the CPU into recycled memory (memory.py): a fresh output page-faults where
+    glibc has trimmed the heap."""
     if xp is not np:
         return xp.matmul(a, b)
     out = memory.empty((a.shape[0], b.shape[1]), np.result_type(a.dtype, b.dtype))

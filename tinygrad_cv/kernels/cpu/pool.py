@@ -52,8 +52,8 @@ def max_pool2d_forward(x, out, indices, kernel_h, kernel_w, stride_h, stride_w,
 def max_pool2d_forward_inside(x, out, indices, kernel_h, kernel_w, stride_h, stride_w):
     """`max_pool2d_forward` for the common case of windows lying wholly inside the input
     (no padding, no dilation, no ceil-mode overhang): no per-window bounds, flat
-    unsigned offsets, a branch-free max. Same results, ties and NaN rule. The MNIST CNN's
-    2x2 pool over 64x64x24x24: 8 ms in the general kernel, 2.5 ms here (2 threads)."""
+    unsigned offsets, a branch-free max. Same results, ties and NaN rule (benchmarks/README.md,
+    "Decisions")."""
     planes, height, width = x.shape
     out_h, out_w = out.shape[1], out.shape[2]
     for p in prange(planes):
@@ -71,7 +71,7 @@ def max_pool2d_forward_inside(x, out, indices, kernel_h, kernel_w, stride_h, str
                         k = row + uint64(j)
                         value = xf[k]
                         # branch-free select: on random data an `if` mispredicts half
-                        # the time (that alone cost 8 ms -> 2.5 ms here)
+                        # the time
                         take = (value > best) | (value != value)
                         best = value if take else best
                         best_index = k if take else best_index
@@ -104,13 +104,8 @@ def scatter_to_indices(grad_out, indices, grad_in):
 # 0 elsewhere): no zeroing pass, no scatter. With no gradient to compute,
 # `max_pool2d_values_inside` writes the maxima only (any windows inside the input).
 # The 2x2 loops use 2-D indexing with constant offsets (`xp[2 * oh, 2 * ow + 1]`), which
-# LLVM vectorises by de-interleaving the even and odd columns; the same loops on flat uint64 offsets were not vectorised (2.5 ms, not 0.3).
-# Measured (2 threads, float32, kernels alone, medians): the MNIST CNN's pool over
-# (64, 64, 24, 24): forward 2.3 ms (`max_pool2d_forward_inside`, int64 indices) ->
-# 0.33 ms (0.28 ms values only); backward 0.37-0.50 ms (`scatter_to_indices`) -> 0.32 ms.
-# LeNet's (64, 16, 10, 10): forward 0.235 -> 0.044 ms, but backward 0.021 -> 0.052 ms:
-# on rows shorter than a vector the selects run scalar, while the old plane zeroing
-# is a vectorised memset and only a quarter of the elements are scattered.
+# LLVM vectorises by de-interleaving the even and odd columns (flat uint64 offsets did not
+# vectorise here). Measurements: benchmarks/README.md, "Decisions".
 
 @njit(cache=True, inline="always")
 def _replaces(value, best):
