@@ -113,6 +113,27 @@ class enable_grad(_GradModeGuard):
     mode = True
 
 
+# ----------------------------------------------------------------------------- op observers
+
+class observe_ops:
+    """Context manager: `callback(fn, inputs, params, output)` after every op this thread
+    runs through `Function.apply` (fn: the Function class; inputs: its input tensors;
+    params: its keyword settings; output: the result tensor). What exporters (ONNX)
+    trace a forward with; nesting replaces the observer until the inner block ends."""
+
+    def __init__(self, callback):
+        self.callback = callback
+
+    def __enter__(self):
+        self._prev = getattr(_state, "observer", None)
+        _state.observer = self.callback
+        return self
+
+    def __exit__(self, *exc):
+        _state.observer = self._prev
+        return False
+
+
 # ----------------------------------------------------------------------------- sum_to
 
 def sum_to(grad, shape):
@@ -158,15 +179,18 @@ class Context:
 
 
 class AccumulateGrad:
-    """The graph node of a leaf tensor that requires grad: backward adds into `leaf.grad`.
+    """The graph node of a leaf tensor that requires grad: backward adds into `leaf.grad`,
+    then calls `post_hooks` (torch's post-accumulate-grad hooks: `hook(leaf)`; DDP starts
+    a bucket's allreduce from one).
 
     Holds the leaf weakly (the leaf caches its node), so the two make no reference cycle.
     """
 
-    __slots__ = ("_leaf",)
+    __slots__ = ("_leaf", "post_hooks")
 
     def __init__(self, leaf):
         self._leaf = weakref.ref(leaf)
+        self.post_hooks = []
 
     @property
     def leaf(self):
@@ -211,11 +235,14 @@ class Function:
             out = cls.forward(ctx, *[t.data for t in tensors], **params)
         if cls.output_device_param is not None:
             dev = params[cls.output_device_param]
-        if not record:
-            return first._derived(out, dev)
-        ctx.parents = tuple(t._node() if t.requires_grad else None for t in tensors)
-        ctx.input_meta = tuple((t.data.shape, t.data.dtype) for t in tensors)
-        return first._derived(out, dev, grad_fn=ctx)
+        if record:
+            ctx.parents = tuple(t._node() if t.requires_grad else None for t in tensors)
+            ctx.input_meta = tuple((t.data.shape, t.data.dtype) for t in tensors)
+        result = first._derived(out, dev, grad_fn=ctx if record else None)
+        observer = getattr(_state, "observer", None)
+        if observer is not None:
+            observer(cls, tensors, params, result)
+        return result
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -263,6 +290,8 @@ def run_backward(root_node, root_grad, retain_graph=False):
                 leaf.grad = leaf._derived(grad)
             else:
                 leaf.grad = leaf._derived(leaf.grad.data + grad)
+            for hook in node.post_hooks:
+                hook(leaf)
             continue
         if node.saved is None:
             raise RuntimeError(
