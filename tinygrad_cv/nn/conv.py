@@ -114,3 +114,83 @@ class Conv2d(Module):
         if self.padding_mode != "zeros":
             text += f", padding_mode={self.padding_mode}"
         return text
+
+
+class ConvTranspose2d(Module):
+    """2-D transposed convolution (the adjoint of Conv2d), as `torch.nn.ConvTranspose2d`.
+
+    weight: (in_channels, out_channels // groups, kh, kw), init kaiming_uniform(a=sqrt(5));
+    bias: (out_channels,), init U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with torch's fan_in
+    (weight.shape[1] * kh * kw). `forward(input, output_size=None)`: an `output_size`
+    chooses the output_padding, as torch.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__()
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        if padding_mode != "zeros":
+            raise ValueError('Only "zeros" padding mode is supported for ConvTranspose2d')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.output_padding = _pair(output_padding, "output_padding")
+        self.dilation = _pair(dilation, "dilation")
+        self.transposed = True
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.weight = Parameter(empty(in_channels, out_channels // groups, *self.kernel_size,
+                                      device=device, dtype=dtype))
+        if bias:
+            self.bias = Parameter(empty(out_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    reset_parameters = Conv2d.reset_parameters
+
+    def _output_padding(self, input, output_size):
+        """torch's rule: the output_padding that makes the output `output_size` (H, W)."""
+        if output_size is None:
+            return self.output_padding
+        output_size = tuple(output_size)[-2:]
+        padding = []
+        for d in range(2):
+            size = input.shape[-2 + d]
+            smallest = ((size - 1) * self.stride[d] - 2 * self.padding[d]
+                        + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
+            largest = smallest + self.stride[d] - 1
+            if not smallest <= output_size[d] <= largest:
+                raise ValueError(f"{self!r}: requested an output_size of {output_size}, but "
+                                 f"valid sizes for input shape {input.shape} range from "
+                                 f"{smallest} to {largest} in dim {d}")
+            padding.append(output_size[d] - smallest)
+        return tuple(padding)
+
+    def forward(self, input, output_size=None):
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups,
+                                  self.dilation)
+
+    def extra_repr(self):
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0):
+            text += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..ops import activation as _act
 from ..ops import conv as _conv
+from ..ops import conv_transpose as _conv_t
 from ..ops import elementwise as _ew
 from ..ops import matmul as _mm
 from ..ops import pool as _pool
@@ -55,6 +56,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv.conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1):
+    return _conv_t.conv_transpose2d(input, weight, bias, stride, padding, output_padding,
+                                    groups, dilation)
+
+
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     return _pool.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode,
@@ -69,6 +76,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 def adaptive_avg_pool2d(input, output_size):
     return _pool.adaptive_avg_pool2d(input, output_size)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    return _pool.adaptive_max_pool2d(input, output_size, return_indices)
 
 
 # ----------------------------------------------------------------------------- activations
@@ -128,7 +139,8 @@ def pad(input, pad, mode="constant", value=None):
 
 
 __all__ = [
-    "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
+    "linear", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "adaptive_max_pool2d", "batch_norm",
     "dropout", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
     "flatten", "pad",

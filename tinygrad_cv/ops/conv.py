@@ -239,11 +239,11 @@ def conv_forward(x4, weight, bias, geom):
                   out=out_g[start:stop])
     _for_each_chunk(xp, geom, x4.dtype.itemsize, forward_chunk)
     if bias is not None:
-        _add_bias(xp, out, bias)
+        add_channel_bias(xp, out, bias)
     return out
 
 
-def _add_bias(xp, out, bias):
+def add_channel_bias(xp, out, bias):
     """out (N, O, OH, OW) += bias per channel, in place: one Numba pass on the CPU."""
     if xp is np:
         planes = out.shape[0] * out.shape[1]
