@@ -45,10 +45,29 @@ def _array_from_data(data, dtype):
     return arr
 
 
+def _check_gradient(tensor, grad):
+    if not isinstance(grad, Tensor):
+        raise TypeError(f"grad: assigned grad expected to be a Tensor or None but got grad "
+                        f"of type {type(grad).__name__}")
+    if grad.data.shape != tensor.data.shape:
+        raise RuntimeError(f"grad: attempting to assign a gradient of shape "
+                           f"{tuple(grad.data.shape)} to a tensor of shape "
+                           f"{tuple(tensor.data.shape)}; the gradient and the tensor must "
+                           f"have the same shape")
+    if grad.data.dtype != tensor.data.dtype:
+        raise RuntimeError(f"grad: attempting to assign a gradient of dtype {grad.data.dtype} "
+                           f"to a tensor of dtype {tensor.data.dtype}; the gradient and the "
+                           f"tensor must have the same dtype")
+    if grad.device_str != tensor.device_str:
+        raise RuntimeError(f"grad: attempting to assign a gradient on {grad.device_str} to a "
+                           f"tensor on {tensor.device_str}; the gradient and the tensor must "
+                           f"be on the same device")
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode autograd, on "cpu" (NumPy) or "cuda" (CuPy)."""
 
-    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "device_str", "_acc", "__weakref__")
+    __slots__ = ("data", "requires_grad", "_grad", "grad_fn", "device_str", "_acc", "__weakref__")
     __array_priority__ = 1000     # `ndarray op Tensor` defers to the Tensor ...
     __array_ufunc__ = None        # ... instead of NumPy broadcasting over it elementwise
 
@@ -58,7 +77,7 @@ class Tensor:
         dev = canonical_device(device) if device is not None else device_of_array(arr)
         self.data = transfer(arr, dev)
         self.device_str = dev
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._acc = None
         self.requires_grad = False
@@ -73,7 +92,7 @@ class Tensor:
         t = object.__new__(cls)
         t.data = arr
         t.device_str = dev
-        t.grad = None
+        t._grad = None
         t.grad_fn = grad_fn
         t._acc = None
         t.requires_grad = grad_fn is not None
@@ -88,6 +107,19 @@ class Tensor:
         return self._acc
 
     # ------------------------------------------------------------------ attributes
+    @property
+    def grad(self):
+        """The gradient backward accumulated (or the user assigned), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        # As torch: a gradient must be None or a Tensor of this tensor's shape, dtype and
+        # device, so an optimizer never reads one past its end or broadcasts it.
+        if value is not None:
+            _check_gradient(self, value)
+        self._grad = value
+
     @property
     def shape(self):
         return tuple(self.data.shape)
