@@ -358,3 +358,74 @@ def test_signal_handlers_are_restored_after_a_save(tmp_path):
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     save({"w": Tensor(np.ones(3, np.float32))}, tmp_path / "m.st")
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+# ----------------------------------------------------------------------------- item 12: IDX bombs
+def idx_header(type_code, shape):
+    return bytes([0, 0, type_code, len(shape)]) + b"".join(struct.pack(">I", n) for n in shape)
+
+
+def gzip_bomb(header, gib=1):
+    """A ~1 MB .gz that inflates to `gib` GiB: the header, then zeros, as 64 gzip members
+    per GiB (concatenated members are one valid .gz file)."""
+    import gzip
+    zeros = gzip.compress(bytes(16 << 20), compresslevel=9)
+    return gzip.compress(header + bytes(16 << 20), compresslevel=9) + zeros * (64 * gib - 1)
+
+
+def peak_bytes_of(fn):
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_gzip_bomb_is_rejected_with_only_the_declared_size_in_memory(tmp_path):
+    """Regression (issue 11.12): a 1 MB .gz inflating to 1 GiB peaked at 2.1 GB RSS."""
+    from tinygrad_cv.datasets import IDXFormatError, read_idx
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip_bomb(idx_header(0x08, (10, 28, 28))))
+    assert path.stat().st_size < 2 << 20
+
+    def read():
+        with pytest.raises(IDXFormatError, match=f"{re.escape(str(path))}: unexpected bytes "
+                                                 f"after the 7840 data bytes"):
+            read_idx(path)
+    peak = peak_bytes_of(read)
+    assert peak < 8 << 20, f"peak {peak} bytes"
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["gz", "raw"])
+@pytest.mark.parametrize("type_code, shape, pattern", [
+    (0x08, (2 ** 32 - 1,) * 4, r"overflows a 64-bit size"),
+    (0x0E, (2 ** 31, 2 ** 31, 2 ** 31), r"overflows a 64-bit size"),
+    (0x08, (60000, 60000, 60000), r"more than the 4294967296 bytes"),
+    (0x0D, (100000, 100, 100), r"truncated: shape \(100000, 100, 100\) of float32 needs "
+                               r"4000000000 data bytes, (more than a \d+-byte gzip file "
+                               r"can hold|the file has 16)"),
+], ids=["overflow-u8", "overflow-f8", "absurd", "more-than-the-file-holds"])
+def test_absurd_idx_headers_are_refused_before_allocating(tmp_path, compress, type_code, shape,
+                                                          pattern):
+    import gzip
+    from tinygrad_cv.datasets import IDXFormatError, read_idx
+    raw = idx_header(type_code, shape) + bytes(16)
+    path = tmp_path / ("bad-idx.gz" if compress else "bad-idx")
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+
+    def read():
+        with pytest.raises(IDXFormatError, match=f"{re.escape(str(path))}: .*{pattern}"):
+            read_idx(path)
+    assert peak_bytes_of(read) < 4 << 20
+
+
+def test_multi_member_gzip_idx_files_still_read(tmp_path):
+    import gzip
+    from tinygrad_cv.datasets import read_idx
+    images = (np.arange(3 * 28 * 28) % 251).astype(np.uint8).reshape(3, 28, 28)
+    raw = idx_header(0x08, images.shape) + images.tobytes()
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(raw[:1000]) + gzip.compress(raw[1000:]) + b"\0" * 8)
+    np.testing.assert_array_equal(read_idx(path), images)
