@@ -222,8 +222,9 @@ class Optimizer:
         for g, group in enumerate(self.param_groups):
             for i, p in enumerate(group["params"]):
                 grad = p.grad
-                if grad is not None:
-                    check_matches_param(op, "gradient", grad, p, g, i)
+                if grad is None:
+                    continue          # not updated: its state is not read either
+                check_matches_param(op, "gradient", grad, p, g, i)
                 values = self.state.get(p)
                 if values:
                     for name, value in values.items():
