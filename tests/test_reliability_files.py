@@ -231,6 +231,12 @@ def test_a_full_disk_names_the_path_and_leaves_the_old_file_and_no_temporary(tmp
     assert os.listdir(tmp_path) == ["model.safetensors"]
 
 
+def test_a_missing_folder_names_the_target(tmp_path):
+    path = tmp_path / "no-such-folder" / "model.safetensors"
+    with pytest.raises(FileNotFoundError, match=rf"save: could not write {re.escape(str(path))}"):
+        save({"w": Tensor(np.ones(2, np.float32))}, path)
+
+
 # ----------------------------------------------------------------------------- item 11: temporaries
 def test_temporaries_are_named_recognisably(tmp_path, monkeypatch):
     path = tmp_path / "model.safetensors"

@@ -288,7 +288,10 @@ def write_atomically(path, payload: bytes):
     old `path` is left as it was; an OSError names `path`."""
     path = os.fspath(path)
     remove_stale_temporaries(path)
-    fd, tmp_path = _create_temporary(path)
+    try:
+        fd, tmp_path = _create_temporary(path)
+    except OSError as exc:            # a missing or read-only folder
+        raise _write_error(path, exc) from exc
     with _active_lock:
         _active_temporaries.add(tmp_path)
     try:
