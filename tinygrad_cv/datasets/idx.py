@@ -18,6 +18,8 @@ import zlib
 
 import numpy as np
 
+from ..errors import UserError
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 # IDX type code -> big-endian dtype of the values.
@@ -39,7 +41,7 @@ hold more than about 1032 * n bytes, so a header declaring more is refused unrea
 _READ_CHUNK = 1 << 20
 
 
-class IDXFormatError(ValueError):
+class IDXFormatError(UserError, ValueError):
     """A file that is not a complete, well-formed IDX file."""
 
 
