@@ -34,7 +34,7 @@ import numpy as np
 
 from ..autograd import enable_grad
 from ..backend import array_module, is_device_array, transfer
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 
 
 class _RequiredParameter:
@@ -51,7 +51,7 @@ def state_tensor_like(param, fill=0.0):
     """A new state Tensor of the param's shape, dtype and device, filled with `fill`
     (allocated directly on that device: no host array, no copy)."""
     xp = array_module(param.device_str)
-    return Tensor._wrap(xp.full(param.data.shape, fill, dtype=param.data.dtype),
+    return wrap_array(xp.full(param.data.shape, fill, dtype=param.data.dtype),
                         param.device_str)
 
 
@@ -252,7 +252,7 @@ class Optimizer:
             for name, value in values.items():
                 if isinstance(value, Tensor) and name != "step" \
                         and value.device_str != p.device_str:
-                    values[name] = Tensor._wrap(transfer(value.data, p.device_str),
+                    values[name] = wrap_array(transfer(value.data, p.device_str),
                                                 p.device_str)
 
     def _update_group(self, group):
