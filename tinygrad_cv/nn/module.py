@@ -6,6 +6,8 @@ and PyTorch's dotted names ("features.0.weight"). Train/eval is a per-module fla
 """
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -27,6 +29,29 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
         return super().__repr__()
 
     __str__ = __repr__
+
+
+class RemovableHandle:
+    """What `register_forward_hook` returns: `remove()` unregisters the hook (also on
+    leaving a `with handle:` block), as torch.utils.hooks.RemovableHandle."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks_dict):
+        self.hooks_dict_ref = weakref.ref(hooks_dict)
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self):
+        hooks = self.hooks_dict_ref()
+        if hooks is not None:
+            hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
 
 
 def _add_indent(text: str, spaces: int) -> str:
@@ -72,6 +97,8 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args, **kwargs):
@@ -79,7 +106,57 @@ class Module:
                                   f'"forward" function')
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        if not (d.get("_forward_pre_hooks") or d.get("_forward_hooks")):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
+        """`__call__` when hooks are registered: pre-hooks may replace the arguments,
+        forward hooks the output, in registration order (prepended ones first), as torch."""
+        for hook, with_kwargs in list(self._forward_pre_hooks.values()):
+            if with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"forward pre-hook must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {result!r}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hook, with_kwargs in list(self._forward_hooks.values()):
+            result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    def _add_hook(self, registry, hook, prepend, with_kwargs):
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        hooks = self.__dict__.setdefault(registry, OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = (hook, bool(with_kwargs))
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False):
+        """Call `hook(module, args)` before each forward; a non-None result replaces the
+        positional arguments (a non-tuple becomes a 1-tuple). With `with_kwargs`, the hook
+        is `hook(module, args, kwargs)` and returns None or `(args, kwargs)`. Returns a
+        handle whose `remove()` unregisters it."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False,
+                              with_kwargs: bool = False, always_call: bool = False):
+        """Call `hook(module, args, output)` after each forward (`hook(module, args,
+        kwargs, output)` with `with_kwargs`); a non-None result replaces the output.
+        `always_call` is accepted (hooks here do not run when forward raises)."""
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs)
 
     # ------------------------------------------------------------------ registration
     def _check_init_called(self, what):
@@ -262,6 +339,23 @@ class Module:
                                      f"(looking up '{target}')")
             module = module._modules[part]
         return module
+
+    def _get_member(self, target, registry, kind):
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        members = module.__dict__[registry]
+        if name not in members or members[name] is None:
+            raise AttributeError(f"{module._get_name()} has no {kind} `{name}` "
+                                 f"(looking up '{target}')")
+        return members[name]
+
+    def get_parameter(self, target: str):
+        """The Parameter at a dotted path ("features.0.weight")."""
+        return self._get_member(target, "_parameters", "parameter")
+
+    def get_buffer(self, target: str):
+        """The buffer at a dotted path ("bn.running_mean")."""
+        return self._get_member(target, "_buffers", "buffer")
 
     def apply(self, fn):
         """Call `fn` on every submodule (children first) and on self; returns self."""
