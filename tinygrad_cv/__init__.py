@@ -8,23 +8,27 @@
 from . import threads  # noqa: I001
 from . import accelerator, cuda, dtypes
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_modes import inference_mode, is_inference_mode_enabled
 from .backend import device
 from .dtypes import (bool_, double, float16, float32, float64, half, int8, int16, int32,
                      int64, long, uint8)
 # tensor first: the ops modules import Tensor from it
-from .tensor import (Tensor, arange, empty, eye, full, full_like, ones, ones_like, rand,
-                     rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
+from .tensor import (Tensor, arange, empty, eye, from_numpy, full, full_like, ones,
+                     ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
+                     zeros_like)
 from .ops.elementwise import (abs, clamp, exp, log, maximum, minimum, relu, sigmoid, sqrt,
                               tanh, where)
 from .ops.matmul import matmul
 from .ops.movement import (cat, flatten, index_select, pad, permute, reshape, squeeze,
                            stack, transpose, unsqueeze)
+from .ops.movement import chunk, flip, narrow, repeat, split
 from .ops.reduce import (argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax,
                          std, sum, var)
 from .random import initial_seed, manual_seed
 from .threads import get_num_threads, set_num_threads
 from . import nn, optim                                      # noqa: E402  (need Tensor)
 from . import data, datasets, models, transforms             # noqa: E402
+from . import utils                                          # noqa: E402
 from .serialization import load, save                       # noqa: E402
 
 clip = clamp

@@ -484,6 +484,15 @@ class Tensor:
     def pad(self, pad, mode="constant", value=0.0): return _mv.pad(self, pad, mode, value)
     def __getitem__(self, index): return _mv.getitem(self, index)
     def index_select(self, dim, index): return _mv.index_select(self, dim, index)
+    def narrow(self, dim, start, length): return _mv.narrow(self, dim, start, length)
+    def split(self, split_size, dim=0): return _mv.split(self, split_size, dim)
+    def chunk(self, chunks, dim=0): return _mv.chunk(self, chunks, dim)
+    def repeat(self, *sizes): return _mv.repeat(self, _mv.shape_args(sizes))
+
+    def flip(self, *dims):
+        """Reverse along `dims` (`flip(0, 1)` or `flip((0, 1))`), as torch."""
+        return _mv.flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list))
+                        else dims)
 
 
 def _factory_args(shape, size=None):
@@ -594,6 +603,20 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
     return _make(array_module(canonical_device(device)).eye(n, m, dtype=dtype),
                  dtype, device, requires_grad)
+
+
+def from_numpy(ndarray):
+    """`torch.from_numpy`: a CPU tensor sharing memory with `ndarray` (writes through
+    either are seen by both) and keeping its dtype (float64 stays float64)."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(ndarray).__name__})")
+    if ndarray.dtype.kind not in "biuf" or ndarray.dtype.itemsize > 8:
+        raise TypeError(f"from_numpy: can't convert np.ndarray of type {ndarray.dtype}; the "
+                        f"supported types are float64, float32, float16, int64, int32, "
+                        f"int16, int8, uint8 and bool")
+    if not ndarray.dtype.isnative:
+        raise ValueError(f"from_numpy: the array's byte order is not native ({ndarray.dtype})")
+    return Tensor._wrap(ndarray, "cpu")
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):

@@ -529,3 +529,134 @@ def to_device(x, dev):
         return x
     array_module(dev)  # raises a clear error when cuda is not usable
     return ToDevice.apply(x, device=dev)
+
+
+# ----------------------------------------------------------------------------- narrow / split / chunk
+
+class Narrow(Function):
+    """`length` entries of `axis` from `start` (a view, as torch's narrow); backward
+    places the gradient back into zeros of the input's shape."""
+
+    @staticmethod
+    def forward(ctx, a, axis, start, length):
+        ctx.where = (slice(None),) * axis + (slice(start, start + length),)
+        return a[ctx.where]
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, dtype = ctx.input_meta[0]
+        out = xp_of(grad).zeros(shape, dtype=dtype)
+        out[ctx.where] = grad
+        return out
+
+
+def _int_arg(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__}")
+    return int(value)
+
+
+def narrow(x, dim, start, length):
+    axis = normalize_dim("narrow", dim, x.shape)
+    size = x.shape[axis]
+    start = _int_arg("narrow", "start", start)
+    length = _int_arg("narrow", "length", length)
+    if start < 0:
+        start += size
+    if not 0 <= start <= size or length < 0 or start + length > size:
+        raise IndexError(f"narrow: start {start} and length {length} are out of range for "
+                         f"dim {axis} of size {size} (tensor shape {x.shape})")
+    return Narrow.apply(x, axis=axis, start=start, length=length)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """torch.split: pieces of `split_size` along `dim` (the last may be smaller), or pieces
+    of the listed sizes (which must sum to the dim's size). Each piece is a view."""
+    axis = normalize_dim("split", dim, x.shape)
+    size = x.shape[axis]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sections = [_int_arg("split", "split sizes", s) for s in split_size_or_sections]
+        if any(s < 0 for s in sections) or sum(sections) != size:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to "
+                               f"{size} (input tensor's size at dimension {axis}), but got "
+                               f"split_sizes={sections}")
+    else:
+        step = _int_arg("split", "split_size", split_size_or_sections)
+        if step < 0 or (step == 0 and size != 0):
+            raise RuntimeError(f"split: split_size can only be 0 if the dimension size is 0, "
+                               f"and must not be negative, but got split_size={step} for "
+                               f"dim {axis} of size {size}")
+        count = max(1, -(-size // step)) if step else 1
+        sections = [min(step, size - i * step) for i in range(count)]
+    out, start = [], 0
+    for length in sections:
+        out.append(Narrow.apply(x, axis=axis, start=start, length=length))
+        start += length
+    return tuple(out)
+
+
+def chunk(x, chunks, dim=0):
+    """torch.chunk: at most `chunks` pieces of ceil(size / chunks) along `dim`."""
+    chunks = _int_arg("chunk", "chunks", chunks)
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    axis = normalize_dim("chunk", dim, x.shape)
+    size = x.shape[axis]
+    step = -(-size // chunks)
+    if step == 0:   # an empty dim: torch returns `chunks` empty pieces
+        return tuple(Narrow.apply(x, axis=axis, start=0, length=0) for _ in range(chunks))
+    return split(x, step, axis)
+
+
+# ----------------------------------------------------------------------------- flip / repeat
+
+class Flip(Function):
+    """Reverse the order along `axes` (a copy, as torch.flip); backward flips back."""
+
+    @staticmethod
+    def forward(ctx, a, axes):
+        ctx.axes = axes
+        xp = xp_of(a)
+        return xp.ascontiguousarray(xp.flip(a, axis=axes))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return xp_of(grad).flip(grad, axis=ctx.axes)
+
+
+def flip(x, dims):
+    dims = (dims,) if isinstance(dims, numbers.Integral) else tuple(dims)
+    axes = tuple(normalize_dim("flip", d, x.shape) for d in dims)
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"flip: dims {dims} has a dim appearing more than once")
+    return Flip.apply(x, axes=axes)
+
+
+class Repeat(Function):
+    """torch's `repeat` (NumPy's tile): the input tiled `sizes[i]` times along dim i, with
+    leading dims added when `sizes` is longer. Backward sums the copies."""
+
+    @staticmethod
+    def forward(ctx, a, sizes):
+        ctx.sizes = sizes
+        padded = (1,) * (len(sizes) - a.ndim) + a.shape
+        ctx.padded = padded
+        return xp_of(a).tile(a.reshape(padded), sizes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        split_shape = []
+        for r, s in zip(ctx.sizes, ctx.padded):
+            split_shape += [r, s]
+        summed = grad.reshape(split_shape).sum(axis=tuple(range(0, len(split_shape), 2)))
+        return summed.reshape(ctx.input_meta[0][0])
+
+
+def repeat(x, sizes):
+    sizes = tuple(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"repeat: number of dimensions of repeat dims {sizes} can not be "
+                           f"smaller than number of dimensions of tensor (shape {x.shape})")
+    if any(s < 0 for s in sizes):
+        raise RuntimeError(f"repeat: repeats must be non-negative, got {sizes}")
+    return Repeat.apply(x, sizes=sizes)
