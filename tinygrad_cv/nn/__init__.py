@@ -1,6 +1,8 @@
 """tinygrad_cv.nn: modules, layers, losses, `functional` and `init`, torch.nn's names."""
 from . import functional, init, utils
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, Mish, PReLU, ReLU6, SiLU,
+                         Softplus)
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d
 from .dropout import Dropout
@@ -17,4 +19,6 @@ __all__ = [
     "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout", "ReLU", "LeakyReLU",
     "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "CrossEntropyLoss", "NLLLoss", "MSELoss",
     "BCEWithLogitsLoss",
+    "ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "SiLU", "Mish", "GELU", "ELU", "Softplus",
+    "PReLU",
 ]

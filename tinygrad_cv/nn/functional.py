@@ -122,6 +122,46 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     return _red.log_softmax(input, dim, dtype)
 
 
+def relu6(input, inplace=False):
+    return _act.relu6(input, inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return _act.hardtanh(input, min_val, max_val, inplace)
+
+
+def hardsigmoid(input, inplace=False):
+    return _act.hardsigmoid(input, inplace)
+
+
+def hardswish(input, inplace=False):
+    return _act.hardswish(input, inplace)
+
+
+def silu(input, inplace=False):
+    return _act.silu(input, inplace)
+
+
+def mish(input, inplace=False):
+    return _act.mish(input, inplace)
+
+
+def gelu(input, approximate="none"):
+    return _act.gelu(input, approximate)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _act.elu(input, alpha, inplace)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return _act.softplus(input, beta, threshold)
+
+
+def prelu(input, weight):
+    return _act.prelu(input, weight)
+
+
 def dropout(input, p=0.5, training=True, inplace=False):
     return _act.dropout(input, p, training)
 
@@ -141,6 +181,8 @@ def pad(input, pad, mode="constant", value=None):
 __all__ = [
     "linear", "conv2d", "conv2d_relu", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
     "dropout", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
+    "relu6", "hardtanh", "hardsigmoid", "hardswish", "silu", "mish", "gelu", "elu",
+    "softplus", "prelu",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
     "flatten", "pad",
 ]

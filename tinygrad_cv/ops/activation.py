@@ -113,3 +113,308 @@ def _scratch(xp, shape, dtype):
     """An output array: recycled memory on the CPU (ops/buffers.py), CuPy's pool on the
     GPU."""
     return buffers.empty(shape, dtype) if xp is np else xp.empty(shape, dtype)
+
+
+# ----------------------------------------------------------------------------- more activations
+#
+# torch's formulas, forward and backward, each op one Function. `inplace=True` (where torch
+# has it) writes the result into the input's storage and returns the input tensor itself,
+# now carrying the op's graph node; see `run_activation`.
+
+from ..autograd import is_grad_enabled  # noqa: E402
+
+
+def _checked_float(op, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if not dtypes.is_floating(x.dtype):
+        raise TypeError(f"{op}: expected a floating point tensor, got {x.dtype}")
+    return x
+
+
+def run_activation(op, fn, x, inplace=False, **params):
+    """`fn.apply(x, **params)`, or with `inplace` its in-place form, as torch's `op_`:
+
+    the result is written into x's storage (every alias sees it) and x is returned,
+    now the op's output in the graph. A leaf that requires grad refuses, as torch.
+    Saved arrays that are x's own storage are copied first (torch saves the original
+    self for such backward formulas), so the gradient stays exact. torch's version
+    counter is not reproduced: overwriting a tensor that *another* op saved for its
+    backward is an error in torch and wrong gradients here; the case we can see (x's
+    own producer saved its output, e.g. sigmoid) raises here at once."""
+    _checked_float(op, x)
+    if not inplace:
+        return fn.apply(x, **params)
+    recording = is_grad_enabled() and x.requires_grad
+    if recording and x.is_leaf:
+        raise RuntimeError(f"{op}(inplace=True): a leaf Variable that requires grad is being "
+                           f"used in an in-place operation (shape {x.shape})")
+    if recording and any(a is x.data for a in (x.grad_fn.saved or ())):
+        raise RuntimeError(f"{op}(inplace=True): the input (shape {x.shape}) was saved by "
+                           f"{x.grad_fn.name()} for its backward and would be overwritten; "
+                           f"use inplace=False")
+    out = fn.apply(x, **params)
+    node = out.grad_fn
+    if node is not None:
+        node.saved = tuple(a.copy() if a is x.data else a for a in node.saved)
+    x.data[...] = out.data
+    if node is not None:
+        x.grad_fn = node
+        x.requires_grad = True
+    return x
+
+
+class Hardtanh(Function):
+    """clamp(x, lo, hi); the gradient is 1 strictly inside (lo, hi), 0 elsewhere (torch)."""
+
+    @staticmethod
+    def forward(ctx, x, min_val, max_val):
+        lo, hi = x.dtype.type(min_val), x.dtype.type(max_val)
+        ctx.save_for_backward((x > lo) & (x < hi))
+        return xp_of(x).clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inside,) = ctx.saved
+        return grad * inside
+
+
+class Hardsigmoid(Function):
+    """relu6(x + 3) / 6; gradient 1/6 strictly inside (-3, 3)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward((x > -3) & (x < 3))
+        return xp_of(x).clip(x + 3, 0, 6) / 6
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inside,) = ctx.saved
+        return grad * inside / 6
+
+
+class Hardswish(Function):
+    """x * relu6(x + 3) / 6; torch's gradient: 0 up to -3, x / 3 + 1/2 inside, 1 from 3."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * xp_of(x).clip(x + 3, 0, 6) / 6
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        xp = xp_of(x)
+        return xp.where(x <= -3, 0, xp.where(x < 3, grad * (x / 3 + 0.5), grad)).astype(
+            grad.dtype, copy=False)
+
+
+def _sigmoid(xp, x):
+    return 1 / (1 + xp.exp(-x))
+
+
+class Silu(Function):
+    """x * sigmoid(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * _sigmoid(xp_of(x), x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        s = _sigmoid(xp_of(x), x)
+        return grad * s * (1 + x * (1 - s))
+
+
+_ERF = []
+
+
+def erf(a):
+    """The error function of an array (NumPy has none): a Numba ufunc on the CPU (compiled
+    on first use, cached), cupyx.scipy.special.erf on the GPU."""
+    if xp_of(a) is not np:
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erf(a)
+    if not _ERF:
+        import math
+
+        import numba
+
+        @numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
+        def _erf(v):
+            return math.erf(v)
+        _ERF.append(_erf)
+    return _ERF[0](a)
+
+
+_SQRT1_2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+_SQRT_2_OVER_PI = 0.7978845608028654
+_KAPPA = 0.044715
+
+
+class Gelu(Function):
+    """x * Phi(x) ("none": Phi by erf) or torch's tanh approximation ("tanh")."""
+
+    @staticmethod
+    def forward(ctx, x, approximate):
+        ctx.save_for_backward(x)
+        ctx.approximate = approximate
+        xp = xp_of(x)
+        if approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + _KAPPA * x * x * x)
+            return (0.5 * x * (1 + xp.tanh(inner))).astype(x.dtype, copy=False)
+        return (x * 0.5 * (1 + erf(x * x.dtype.type(_SQRT1_2)))).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        xp = xp_of(x)
+        if ctx.approximate == "tanh":
+            x_sq = x * x
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + _KAPPA * x_sq * x))
+            left = 0.5 * x
+            d = 0.5 * (1 + t) + left * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * _KAPPA * x_sq)
+        else:
+            cdf = 0.5 * (1 + erf(x * x.dtype.type(_SQRT1_2)))
+            d = cdf + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+        return (grad * d).astype(grad.dtype, copy=False)
+
+
+class Elu(Function):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise; torch's gradient at 0 is alpha."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        xp = xp_of(x)
+        return xp.where(x > 0, x, xp.expm1(x) * x.dtype.type(alpha))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        xp = xp_of(x)
+        return xp.where(x <= 0, grad * xp.exp(x) * grad.dtype.type(ctx.alpha), grad)
+
+
+class Softplus(Function):
+    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold."""
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        ctx.save_for_backward(x)
+        ctx.beta, ctx.threshold = beta, threshold
+        xp = xp_of(x)
+        bx = x * x.dtype.type(beta)
+        return xp.where(bx > threshold, x, xp.log1p(xp.exp(bx)) / x.dtype.type(beta))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        xp = xp_of(x)
+        bx = x * x.dtype.type(ctx.beta)
+        z = xp.exp(bx)
+        return xp.where(bx > ctx.threshold, grad, grad * z / (z + 1))
+
+
+class Mish(Function):
+    """x * tanh(softplus(x))."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        xp = xp_of(x)
+        return x * xp.tanh(xp.log1p(xp.exp(x)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        xp = xp_of(x)
+        t = xp.tanh(xp.log1p(xp.exp(x)))
+        return grad * (t + x * _sigmoid(xp, x) * (1 - t * t))
+
+
+class Prelu(Function):
+    """x for x > 0, weight * x otherwise, with one weight or one per channel (dim 1)."""
+
+    @staticmethod
+    def forward(ctx, x, weight):
+        w = weight.reshape((1, -1) + (1,) * (x.ndim - 2)) if weight.size > 1 else \
+            weight.reshape(())
+        ctx.save_for_backward(x, w)
+        return xp_of(x).where(x > 0, x, w * x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved
+        xp = xp_of(x)
+        positive = x > 0
+        dx = xp.where(positive, grad, w * grad) if ctx.needs_input_grad[0] else None
+        dw = None
+        if ctx.needs_input_grad[1]:
+            contrib = xp.where(positive, 0, x * grad)
+            shape = ctx.input_meta[1][0]
+            if w.ndim:
+                dw = contrib.sum(axis=(0,) + tuple(range(2, x.ndim))).reshape(shape)
+            else:
+                dw = contrib.sum().reshape(shape)
+        return dx, dw
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} cannot be greater than max_val {max_val}")
+    return run_activation("hardtanh", Hardtanh, x, inplace, min_val=float(min_val),
+                          max_val=float(max_val))
+
+
+def relu6(x, inplace=False):
+    return run_activation("relu6", Hardtanh, x, inplace, min_val=0.0, max_val=6.0)
+
+
+def hardsigmoid(x, inplace=False):
+    return run_activation("hardsigmoid", Hardsigmoid, x, inplace)
+
+
+def hardswish(x, inplace=False):
+    return run_activation("hardswish", Hardswish, x, inplace)
+
+
+def silu(x, inplace=False):
+    return run_activation("silu", Silu, x, inplace)
+
+
+def gelu(x, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return run_activation("gelu", Gelu, x, False, approximate=approximate)
+
+
+def elu(x, alpha=1.0, inplace=False):
+    return run_activation("elu", Elu, x, inplace, alpha=float(alpha))
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    return run_activation("softplus", Softplus, x, False, beta=float(beta),
+                          threshold=float(threshold))
+
+
+def mish(x, inplace=False):
+    return run_activation("mish", Mish, x, inplace)
+
+
+def prelu(x, weight):
+    _checked_float("prelu", x)
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"prelu: weight must be a Tensor, got {type(weight).__name__}")
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if weight.numel() != 1 and (weight.ndim != 1 or weight.numel() != channels):
+        raise ValueError(f"prelu: weight of shape {weight.shape} has {weight.numel()} "
+                         f"parameters but the input of shape {x.shape} has {channels} "
+                         f"channels (expected 1 or {channels})")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"prelu: weight is {weight.dtype} but the input is {x.dtype}")
+    return Prelu.apply(x, weight)
