@@ -10,6 +10,7 @@ from .linear import Flatten, Identity, Linear, Unflatten
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d
+from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
@@ -20,5 +21,5 @@ __all__ = [
     "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "CrossEntropyLoss", "NLLLoss", "MSELoss",
     "BCEWithLogitsLoss",
     "ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "SiLU", "Mish", "GELU", "ELU", "Softplus",
-    "PReLU",
+    "PReLU", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
 ]

@@ -11,6 +11,7 @@ from ..ops import reduce as _red
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss,  # noqa: F401
                         nll_loss)
 from ..ops.normalization import batch_norm  # noqa: F401
+from ..ops.norms import group_norm, instance_norm, layer_norm  # noqa: F401
 from ..tensor import Tensor
 
 
@@ -184,5 +185,5 @@ __all__ = [
     "relu6", "hardtanh", "hardsigmoid", "hardswish", "silu", "mish", "gelu", "elu",
     "softplus", "prelu",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
-    "flatten", "pad",
+    "flatten", "pad", "layer_norm", "group_norm", "instance_norm",
 ]
