@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..ops import activation as _act
 from ..ops import elementwise as _ew
+from ..ops import movement as _mv
 from ..ops import reduce as _red
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss,  # noqa: F401
                         nll_loss)
@@ -167,6 +168,12 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return _act.dropout(input, p, training)
 
 
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of (N, C, H, W) inputs (a 3-D input is read as (N, C, L), as
+    torch does today); `inplace` is accepted with no effect, as `dropout`'s."""
+    return _act.feature_dropout(input, p, training, "dropout2d")
+
+
 # ----------------------------------------------------------------------------- shapes
 
 def flatten(input, start_dim=0, end_dim=-1):
@@ -179,11 +186,48 @@ def pad(input, pad, mode="constant", value=None):
     return input.pad(pad, mode, 0.0 if value is None else value)
 
 
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    from ..ops.interpolate import interpolate as _interpolate
+    return _interpolate(input, size, scale_factor, mode, align_corners, recompute_scale_factor,
+                        antialias)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated in torch in favour of `interpolate`; the same computation."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def pixel_shuffle(input, upscale_factor):
+    _require_tensor("pixel_shuffle", input)
+    return _mv.pixel_shuffle(input, upscale_factor)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    _require_tensor("pixel_unshuffle", input)
+    return _mv.pixel_unshuffle(input, downscale_factor)
+
+
+def channel_shuffle(input, groups):
+    _require_tensor("channel_shuffle", input)
+    return _mv.channel_shuffle(input, groups)
+
+
 __all__ = [
     "linear", "conv2d", "conv2d_relu", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
     "dropout", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
     "relu6", "hardtanh", "hardsigmoid", "hardswish", "silu", "mish", "gelu", "elu",
     "softplus", "prelu",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
-    "flatten", "pad", "layer_norm", "group_norm", "instance_norm",
+    "flatten", "pad", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
+    "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "dropout2d",
+    "layer_norm", "group_norm", "instance_norm",
 ]

@@ -418,3 +418,22 @@ def prelu(x, weight):
     if weight.dtype != x.dtype:
         raise TypeError(f"prelu: weight is {weight.dtype} but the input is {x.dtype}")
     return Prelu.apply(x, weight)
+
+
+def feature_dropout(x, p=0.5, training=True, op="dropout2d"):
+    """Channel-wise dropout (torch's feature_dropout): each (sample, channel) of an
+    (N, C, *) input is zeroed as a whole with probability p, the rest scaled by 1/(1-p)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    _checked_float(op, x)
+    if x.ndim < 2:
+        raise RuntimeError(f"{op}: feature dropout needs an input of at least 2 dims "
+                           f"(N, C, *), got shape {x.shape}")
+    if not training or p == 0.0:
+        return x
+    xp = xp_of(x.data)
+    mask_shape = x.shape[:2] + (1,) * (x.ndim - 2)
+    if p == 1.0:
+        return MaskMultiply.apply(x, keep=xp.zeros(mask_shape, dtype=bool), scale=0.0)
+    keep = generator_for(x.device_str).random(mask_shape) >= p
+    return MaskMultiply.apply(x, keep=keep, scale=1.0 / (1.0 - p))

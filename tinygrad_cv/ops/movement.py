@@ -660,3 +660,80 @@ def repeat(x, sizes):
     if any(s < 0 for s in sizes):
         raise RuntimeError(f"repeat: repeats must be non-negative, got {sizes}")
     return Repeat.apply(x, sizes=sizes)
+
+
+# ----------------------------------------------------------------------------- pixel / channel shuffle
+
+class ReshapePermute(Function):
+    """reshape(split_shape) -> transpose(perm) -> reshape(out_shape) as one op (the output
+    is a contiguous copy); backward runs the inverse rearrangement."""
+
+    @staticmethod
+    def forward(ctx, a, split_shape, perm, out_shape):
+        ctx.perm = perm
+        ctx.permuted_shape = tuple(split_shape[i] for i in perm)
+        return xp_of(a).ascontiguousarray(a.reshape(split_shape).transpose(perm)).reshape(
+            out_shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        back = grad.reshape(ctx.permuted_shape).transpose(tuple(np.argsort(ctx.perm)))
+        return xp_of(grad).ascontiguousarray(back).reshape(ctx.input_meta[0][0])
+
+
+def _positive_int(op, name, value):
+    value = _int_arg(op, name, value)
+    if value <= 0:
+        raise ValueError(f"{op}: {name} must be greater than 0, but got {value}")
+    return value
+
+
+def pixel_shuffle(x, upscale_factor):
+    """(*, C * r * r, H, W) -> (*, C, H * r, W * r), as torch.nn.functional.pixel_shuffle."""
+    r = _positive_int("pixel_shuffle", "upscale_factor", upscale_factor)
+    if x.ndim < 3:
+        raise RuntimeError(f"pixel_shuffle expects input to have at least 3 dimensions, but "
+                           f"got input with {x.ndim} dimension(s) (shape {x.shape})")
+    *lead, c, h, w = x.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be "
+                           f"divisible by the square of upscale_factor, but input.size(-3)={c} "
+                           f"is not divisible by {r * r}")
+    k = len(lead)
+    split = (*lead, c // (r * r), r, r, h, w)
+    perm = tuple(range(k)) + (k, k + 3, k + 1, k + 4, k + 2)
+    return ReshapePermute.apply(x, split_shape=split, perm=perm,
+                                out_shape=(*lead, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(x, downscale_factor):
+    """(*, C, H * r, W * r) -> (*, C * r * r, H, W), the inverse of pixel_shuffle."""
+    r = _positive_int("pixel_unshuffle", "downscale_factor", downscale_factor)
+    if x.ndim < 3:
+        raise RuntimeError(f"pixel_unshuffle expects input to have at least 3 dimensions, "
+                           f"but got input with {x.ndim} dimension(s) (shape {x.shape})")
+    *lead, c, h, w = x.shape
+    if h % r or w % r:
+        raise RuntimeError(f"pixel_unshuffle expects height and width to be divisible by "
+                           f"downscale_factor, but input.size(-2)={h} and input.size(-1)={w} "
+                           f"with downscale_factor={r}")
+    k = len(lead)
+    split = (*lead, c, h // r, r, w // r, r)
+    perm = tuple(range(k)) + (k, k + 2, k + 4, k + 1, k + 3)
+    return ReshapePermute.apply(x, split_shape=split, perm=perm,
+                                out_shape=(*lead, c * r * r, h // r, w // r))
+
+
+def channel_shuffle(x, groups):
+    """(N, C, *) with C = g * k: channel order (g, k) becomes (k, g) (ShuffleNet)."""
+    g = _positive_int("channel_shuffle", "groups", groups)
+    if x.ndim < 3:
+        raise RuntimeError(f"channel_shuffle expects input to have at least 3 dimensions, "
+                           f"but got input with {x.ndim} dimension(s) (shape {x.shape})")
+    n, c, *rest = x.shape
+    if c % g:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels "
+                           f"and {g} groups.")
+    split = (n, g, c // g, *rest)
+    perm = (0, 2, 1) + tuple(range(3, x.ndim + 1))
+    return ReshapePermute.apply(x, split_shape=split, perm=perm, out_shape=x.shape)
