@@ -4,13 +4,15 @@ from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, Mish, PReLU, ReLU6, SiLU,
                          Softplus)
 from .container import ModuleDict, ModuleList, Sequential
-from .conv import Conv2d
+from .conv import Conv2d, LazyConv2d
 from .dropout import Dropout, Dropout2d
-from .linear import Flatten, Identity, Linear, Unflatten
+from .lazy import UninitializedBuffer, UninitializedParameter
+from .linear import Flatten, Identity, LazyLinear, Linear, Unflatten
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d
-from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm
+from .normalization import (GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm,
+                            LazyBatchNorm1d, LazyBatchNorm2d)
 from .padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d,
                       ReflectionPad1d, ReflectionPad2d, ReplicationPad1d, ReplicationPad2d,
                       ZeroPad1d, ZeroPad2d)
@@ -30,5 +32,6 @@ __all__ = [
     "Dropout2d", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
     "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
     "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Upsample", "UpsamplingNearest2d",
-    "UpsamplingBilinear2d",
+    "UpsamplingBilinear2d", "LazyLinear", "LazyConv2d", "LazyBatchNorm1d", "LazyBatchNorm2d",
+    "UninitializedParameter", "UninitializedBuffer",
 ]

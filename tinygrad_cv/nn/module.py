@@ -490,6 +490,7 @@ class Module:
         """
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        from .lazy import is_lazy
         if assign:
             raise NotImplementedError("load_state_dict(assign=True) is not supported; "
                                       "values are always copied in place")
@@ -512,6 +513,9 @@ class Module:
                                   f"{type(state_dict[key])}")
                     continue
                 value_shape = tuple(value.shape)
+                if is_lazy(target):        # a lazy module's placeholder takes the shape
+                    plan.append((target, value))
+                    continue
                 if target.ndim == 0 and value_shape == (1,):
                     value = value.reshape(())
                     value_shape = ()
@@ -534,6 +538,8 @@ class Module:
                                + "\n\t".join(errors))
         with no_grad():
             for target, value in plan:
+                if is_lazy(target):
+                    target.materialize(value.shape)
                 target.data[...] = transfer(value, target.device_str).astype(target.dtype,
                                                                              copy=False)
         return IncompatibleKeys(missing, unexpected)

@@ -11,6 +11,7 @@ from .. import dtypes
 from ..tensor import empty, ones, tensor, zeros
 from . import functional as F
 from . import init
+from .lazy import LazyModuleMixin, UninitializedBuffer, UninitializedParameter
 from .module import Module
 from .parameter import Parameter
 
@@ -233,3 +234,49 @@ class InstanceNorm2d(_InstanceNorm):
     """Instance norm over (N, C, H, W) or unbatched (C, H, W) inputs."""
 
     _batched_ndim = 4
+
+
+# ----------------------------------------------------------------------------- lazy batch norm
+
+class _LazyBatchNorm(LazyModuleMixin, _BatchNorm):
+    """BatchNorm whose `num_features` is read from the first input's dim 1."""
+
+    def __init__(self, eps: float = 1e-5, momentum=0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None):
+        super().__init__(0, eps, momentum, affine, track_running_stats, device, dtype)
+        if affine:
+            self.weight = UninitializedParameter(device=device, dtype=dtype)
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        if track_running_stats:
+            self.running_mean = UninitializedBuffer(device=device, dtype=dtype)
+            self.running_var = UninitializedBuffer(device=device, dtype=dtype)
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.num_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input, *args, **kwargs):
+        if input.ndim not in self._expected_ndims:
+            wanted = " or ".join(f"{n}D" for n in self._expected_ndims)
+            raise ValueError(f"{self._get_name()}: expected {wanted} input (got "
+                             f"{input.ndim}D input of shape {input.shape})")
+        self.num_features = input.shape[1]
+        for t in (self.weight, self.bias, self.running_mean, self.running_var):
+            if t is not None:
+                t.materialize((self.num_features,))
+        self.reset_parameters()
+
+    def _sizes_from_parameters(self):
+        ref = self.weight if self.weight is not None else self.running_mean
+        if ref is not None:
+            self.num_features = ref.shape[0]
+
+
+class LazyBatchNorm1d(_LazyBatchNorm):
+    _expected_ndims = (2, 3)
+    cls_to_become = BatchNorm1d
+
+
+class LazyBatchNorm2d(_LazyBatchNorm):
+    _expected_ndims = (4,)
+    cls_to_become = BatchNorm2d
