@@ -212,9 +212,20 @@ def loop_reference(x, out_size, mode, align_corners, scales):
        mode=st.sampled_from(["nearest", "nearest-exact", "bilinear", "bilinear-ac"]),
        by_size=st.booleans(), oh=st.integers(1, 13), ow=st.integers(1, 13),
        sh=st.floats(0.3, 3.5), sw=st.floats(0.3, 3.5), recompute=st.booleans(),
-       f32=st.booleans(), seed=st.integers(0, 2 ** 16))
+       f32=st.booleans(), seed=st.integers(0, 2 ** 16), dense=st.booleans())
 def test_interpolate_geometry_against_loop_reference(h, w, mode, by_size, oh, ow, sh, sw,
-                                                     recompute, f32, seed):
+                                                     recompute, f32, seed, dense):
+    """Both CPU paths (one GEMM per axis, or gathers + scatter-add) are drawn."""
+    from tinygrad_cv.ops import interpolate as interp
+    saved = interp.DENSE_MAX_INPUT
+    interp.DENSE_MAX_INPUT = saved if dense else 0
+    try:
+        _check_interpolate_geometry(h, w, mode, by_size, oh, ow, sh, sw, recompute, f32, seed)
+    finally:
+        interp.DENSE_MAX_INPUT = saved
+
+
+def _check_interpolate_geometry(h, w, mode, by_size, oh, ow, sh, sw, recompute, f32, seed):
     align = mode == "bilinear-ac"
     mode = "bilinear" if align else mode
     if not by_size and (math.floor(h * sh) < 1 or math.floor(w * sw) < 1):
@@ -268,9 +279,13 @@ INTERP = [
 
 
 @requires_torch
+@pytest.mark.parametrize("path", ["gemm", "gather"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name,kwargs,shape", INTERP, ids=[c[0] for c in INTERP])
-def test_interpolate_matches_torch(name, kwargs, shape, dtype, device):
+def test_interpolate_matches_torch(name, kwargs, shape, dtype, path, device, monkeypatch):
+    if path == "gather":
+        from tinygrad_cv.ops import interpolate as interp
+        monkeypatch.setattr(interp, "DENSE_MAX_INPUT", 0)
     tol = dict(atol=1e-12, rtol=1e-12) if dtype == np.float64 else dict(atol=1e-5, rtol=1e-5)
     torch_parity(lambda x: F.interpolate(x, **kwargs),
                  lambda x: torch.nn.functional.interpolate(x, **kwargs),
@@ -295,6 +310,18 @@ def test_upsample_modules_match_torch(build):
     ours, theirs = build(tc), build(torch)
     assert repr(ours) == repr(theirs)
     torch_parity(ours, theirs, N(2, 3, 4, 4), atol=1e-12, rtol=1e-12)
+
+
+@requires_torch
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_interpolate_non_finite_values_stay_local_like_torch(mode):
+    x = N(1, 2, 6, 5)
+    x[0, 0, 2, 3] = np.inf
+    x[0, 1, 4, 0] = np.nan
+    ours = F.interpolate(tc.tensor(x, dtype=tc.float64), scale_factor=2, mode=mode).numpy()
+    ref = torch.nn.functional.interpolate(torch.tensor(x), scale_factor=2, mode=mode).numpy()
+    np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(ref))
+    np.testing.assert_allclose(ours[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-12)
 
 
 def test_interpolate_errors():

@@ -6,7 +6,8 @@ pair of neighbours (linear). `axis_plan` computes, per axis, the source indices 
 weights exactly as torch's CPU kernels do, in the input's float type (float32 for
 float32 inputs, as torch's index arithmetic), including torch's special cases. The op
 applies the axes last to first (torch's kernel blends along W inside H); backward runs
-the adjoints in reverse order, adding each output's gradient to its sources.
+the adjoints in reverse order, adding each output's gradient to its sources. On the CPU
+small axes run as one GEMM with the axis' interpolation matrix (see DENSE_MAX_INPUT).
 """
 from __future__ import annotations
 
@@ -94,19 +95,60 @@ def _scatter_axis(xp, grad, axis, idx, weight, out):
         cupyx.scatter_add(out, (slice(None),) * axis + (idx,), g)
 
 
+DENSE_MAX_INPUT = 256
+"""On the CPU, an axis whose input size is at most this is resized by one GEMM with its
+(out, in) interpolation matrix, forward and backward, instead of gathers and a
+segmented scatter-add (np.add.reduceat). x2 upsampling with backward, float32, CPU time
+on one thread (wall clocks were too noisy on the shared machine), gathers vs GEMM:
+(4, 64, 64, 64) bilinear 161 vs 40 ms, nearest 71 vs 39 ms; (2, 32, 128, 128) bilinear
+171 vs 57 ms; (1, 16, 256, 256) bilinear 210 vs 102 ms, nearest 90 vs 101 ms. A GEMM's
+cost grows with the input size, hence the bound. Non-finite values take the gather path
+(0 * inf would spread NaN along a whole row of the GEMM)."""
+
+
+def dense_matrix(plan, in_size, dtype):
+    """The (out, in) matrix of one axis' resize."""
+    idx0, idx1, w0, w1 = plan
+    rows = np.arange(idx0.size)
+    mat = np.zeros((idx0.size, in_size), dtype)
+    np.add.at(mat, (rows, idx0), 1 if w0 is None else w0)
+    if idx1 is not None:
+        np.add.at(mat, (rows, idx1), w1)
+    return mat
+
+
+def _dense_applies(xp, a, axis, plan, in_size):
+    return (xp is np and axis >= a.ndim - 2 and in_size <= DENSE_MAX_INPUT
+            and a.dtype in (np.float32, np.float64) and bool(np.isfinite(a).all()))
+
+
+def _dense_axis(a, axis, mat):
+    """Multiply `a` along `axis` (one of the last two) by `mat` (out, in)."""
+    if axis == a.ndim - 1:
+        return a @ np.ascontiguousarray(mat.T)
+    return np.matmul(mat, a)
+
+
 class Interpolate(Function):
     """Resize the trailing spatial axes with one host plan per axis (see axis_plan)."""
 
     @staticmethod
     def forward(ctx, x, plans):
         xp = xp_of(x)
-        device_plans = [tuple(None if v is None else xp.asarray(v) for v in plan)
-                        for plan in plans]
-        ctx.plans = device_plans
+        ctx.host_plans = plans
+        ctx.plans = [tuple(None if v is None else xp.asarray(v) for v in plan)
+                     for plan in plans]
+        ctx.matrices = {}
         out = x
         first_axis = x.ndim - len(plans)
         for k in reversed(range(len(plans))):
-            out = _resize_axis(xp, out, first_axis + k, device_plans[k])
+            axis = first_axis + k
+            if _dense_applies(xp, out, axis, plans[k], x.shape[axis]):
+                mat = dense_matrix(plans[k], x.shape[axis], x.dtype)
+                ctx.matrices[k] = mat
+                out = _dense_axis(out, axis, mat)
+            else:
+                out = _resize_axis(xp, out, axis, ctx.plans[k])
         return out
 
     @staticmethod
@@ -117,18 +159,18 @@ class Interpolate(Function):
         g = grad
         for k in range(len(ctx.plans)):
             axis = first_axis + k
-            idx0, idx1, w0, w1 = ctx.plans[k]
+            mat = ctx.matrices.get(k)
+            if mat is not None and _dense_applies(xp, g, axis, None, shape[axis]):
+                g = _dense_axis(g, axis, np.ascontiguousarray(mat.T))
+                continue
+            idx0, idx1, w0, w1 = ctx.plans[k] if xp is not np else ctx.host_plans[k]
             out_shape = g.shape[:axis] + (shape[axis],) + g.shape[axis + 1:]
             acc = xp.zeros(out_shape, dtype=g.dtype)
-            _scatter_axis(xp, g, axis, idx0 if xp is not np else _host(idx0), w0, acc)
+            _scatter_axis(xp, g, axis, idx0, w0, acc)
             if idx1 is not None:
-                _scatter_axis(xp, g, axis, idx1 if xp is not np else _host(idx1), w1, acc)
+                _scatter_axis(xp, g, axis, idx1, w1, acc)
             g = acc
         return g
-
-
-def _host(a):
-    return a if isinstance(a, np.ndarray) else a.get()
 
 
 def _per_axis(name, value, k, spatial):
