@@ -16,19 +16,20 @@ from .dtypes import (bool_, double, float16, float32, float64, half, int8, int16
 from .tensor import (Tensor, arange, empty, eye, from_numpy, full, full_like, ones,
                      ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
                      zeros_like)
+from .tensor import as_tensor, bernoulli, empty_like, is_tensor, numel
 from .ops.elementwise import (abs, clamp, exp, log, maximum, minimum, relu, sigmoid, sqrt,
                               tanh, where)
 from .ops.matmul import matmul
 from .ops.movement import (cat, flatten, index_select, pad, permute, reshape, squeeze,
                            stack, transpose, unsqueeze)
-from .ops.movement import chunk, flip, narrow, repeat, split
+from .ops.movement import chunk, flip, narrow, repeat, split, tile, unbind
 from .ops.reduce import (argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax,
                          std, sum, var)
 from .random import initial_seed, manual_seed
 from .threads import get_num_threads, set_num_threads
 from . import nn, optim                                      # noqa: E402  (need Tensor)
 from . import data, datasets, models, transforms             # noqa: E402
-from . import utils                                          # noqa: E402
+from . import jit, utils                                     # noqa: E402
 from .serialization import load, save                       # noqa: E402
 
 clip = clamp

@@ -494,6 +494,46 @@ class Tensor:
         return _mv.flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list))
                         else dims)
 
+    def unbind(self, dim=0): return _mv.unbind(self, dim)
+    def tile(self, *dims): return _mv.tile(self, _mv.shape_args(dims))
+
+    # ------------------------------------------------------------------ torch conveniences
+    def nelement(self): return self.numel()
+    def ndimension(self): return self.ndim
+    def type_as(self, other): return self.astype(other.dtype)
+
+    def is_contiguous(self, memory_format=None):
+        return bool(self.data.flags.c_contiguous)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        return Tensor(data, requires_grad=requires_grad, dtype=dtype or self.dtype,
+                      device=device or self.device_str)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return zeros(*size, dtype=dtype or self.dtype, device=device or self.device_str,
+                     requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return ones(*size, dtype=dtype or self.dtype, device=device or self.device_str,
+                    requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return empty(*size, dtype=dtype or self.dtype, device=device or self.device_str,
+                     requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return full(size, fill_value, dtype=dtype or self.dtype,
+                    device=device or self.device_str, requires_grad=requires_grad)
+
+    def bernoulli_(self, p=0.5, generator=None):
+        """Fill in place with 1 (probability p, a number or a tensor of probabilities) or 0,
+        from the seeded device generator."""
+        self._check_inplace("bernoulli_")
+        probs = p.data if isinstance(p, Tensor) else p
+        gen = generator if generator is not None else generator_for(self.device_str)
+        self.data[...] = gen.random(self.shape) < probs
+        return self
+
 
 def _factory_args(shape, size=None):
     """`zeros(2, 3)`, `zeros((2, 3))`, `zeros([2, 3])` and `zeros(size=(2, 3))` all mean
@@ -617,6 +657,41 @@ def from_numpy(ndarray):
     if not ndarray.dtype.isnative:
         raise ValueError(f"from_numpy: the array's byte order is not native ({ndarray.dtype})")
     return Tensor._wrap(ndarray, "cpu")
+
+
+def as_tensor(data, dtype=None, device=None):
+    """`torch.as_tensor`: a Tensor as is (cast/moved if asked), a CPU ndarray of the same
+    dtype shared without a copy (its dtype kept, float64 included), anything else copied
+    with torch.tensor's dtype rules."""
+    dtype = dtypes.to_dtype(dtype)
+    if isinstance(data, Tensor):
+        out = data if dtype is None else data.astype(dtype)
+        return out if device is None else out.to(device)
+    if is_device_array(data):
+        arr = data if dtype is None else data.astype(dtype, copy=False)
+        dev = canonical_device(device) if device is not None else device_of_array(arr)
+        return Tensor._wrap(transfer(arr, dev), dev)
+    return Tensor(data, dtype=dtype, device=device)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(t):
+    return t.numel()
+
+
+def empty_like(t, dtype=None, device=None, requires_grad=False):
+    return empty(t.shape, dtype=dtype or t.dtype, device=device or t.device_str,
+                 requires_grad=requires_grad)
+
+
+def bernoulli(input, generator=None):
+    """0/1 draws with the probabilities in `input` (same shape and dtype)."""
+    gen = generator if generator is not None else generator_for(input.device_str)
+    arr = (gen.random(input.shape) < input.data).astype(input.dtype)
+    return Tensor._wrap(arr, input.device_str)
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):

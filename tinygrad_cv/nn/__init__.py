@@ -1,11 +1,12 @@
 """tinygrad_cv.nn: modules, layers, losses, `functional` and `init`, torch.nn's names."""
 from . import functional, init, utils
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, Mish, PReLU, ReLU6, SiLU,
-                         Softplus)
+from .activation import (CELU, ELU, GELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish,
+                         Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, SiLU, Softmax2d, Softmin,
+                         Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d, LazyConv2d
-from .dropout import Dropout, Dropout2d
+from .dropout import Dropout, Dropout1d, Dropout2d
 from .lazy import UninitializedBuffer, UninitializedParameter
 from .linear import Flatten, Identity, LazyLinear, Linear, Unflatten
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
@@ -33,5 +34,7 @@ __all__ = [
     "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
     "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Upsample", "UpsamplingNearest2d",
     "UpsamplingBilinear2d", "LazyLinear", "LazyConv2d", "LazyBatchNorm1d", "LazyBatchNorm2d",
-    "UninitializedParameter", "UninitializedBuffer",
+    "UninitializedParameter", "UninitializedBuffer", "SELU", "CELU", "LogSigmoid", "Softsign",
+    "Tanhshrink", "Threshold", "Hardshrink", "Softshrink", "GLU", "Softmin", "Softmax2d",
+    "Dropout1d",
 ]

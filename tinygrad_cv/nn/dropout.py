@@ -40,3 +40,10 @@ class Dropout2d(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(Dropout2d):
+    """Zero whole channels of (N, C, L) or unbatched (C, L) inputs, as torch."""
+
+    def forward(self, input):
+        return F.dropout1d(input, self.p, self.training)

@@ -164,6 +164,49 @@ def prelu(input, weight):
     return _act.prelu(input, weight)
 
 
+def selu(input, inplace=False):
+    return _act.selu(input, inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    return _act.celu(input, alpha, inplace)
+
+
+def logsigmoid(input):
+    return _act.logsigmoid(input)
+
+
+def softsign(input):
+    return _act.softsign(input)
+
+
+def tanhshrink(input):
+    return _act.tanhshrink(input)
+
+
+def threshold(input, threshold, value, inplace=False):
+    return _act.threshold(input, threshold, value, inplace)
+
+
+def hardshrink(input, lambd=0.5):
+    return _act.hardshrink(input, lambd)
+
+
+def softshrink(input, lambd=0.5):
+    return _act.softshrink(input, lambd)
+
+
+def glu(input, dim=-1):
+    return _act.glu(input, dim)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    _require_tensor("softmin", input)
+    if dim is None:
+        dim = _implicit_softmax_dim(input.ndim)
+    return _red.softmax(-input, dim, dtype)
+
+
 def dropout(input, p=0.5, training=True, inplace=False):
     return _act.dropout(input, p, training)
 
@@ -172,6 +215,17 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     """Channel-wise dropout of (N, C, H, W) inputs (a 3-D input is read as (N, C, L), as
     torch does today); `inplace` is accepted with no effect, as `dropout`'s."""
     return _act.feature_dropout(input, p, training, "dropout2d")
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of (N, C, L) or unbatched (C, L) inputs."""
+    _require_tensor("dropout1d", input)
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a "
+                           f"{input.ndim}D input (shape {input.shape})")
+    if input.ndim == 2:
+        return _act.feature_dropout(input.unsqueeze(0), p, training, "dropout1d").squeeze(0)
+    return _act.feature_dropout(input, p, training, "dropout1d")
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -225,7 +279,8 @@ __all__ = [
     "linear", "conv2d", "conv2d_relu", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
     "dropout", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
     "relu6", "hardtanh", "hardsigmoid", "hardswish", "silu", "mish", "gelu", "elu",
-    "softplus", "prelu",
+    "softplus", "prelu", "selu", "celu", "logsigmoid", "softsign", "tanhshrink", "threshold",
+    "hardshrink", "softshrink", "glu", "softmin", "dropout1d",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
     "flatten", "pad", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
     "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "dropout2d",

@@ -284,20 +284,29 @@ class Gelu(Function):
 
 
 class Elu(Function):
-    """x for x > 0, alpha * (exp(x) - 1) otherwise; torch's gradient at 0 is alpha."""
+    """torch's elu family: x * scale for x > 0, else alpha * scale * (exp(x * input_scale)
+    - 1); ELU is (alpha, 1, 1), SELU (1.6733, 1.0507, 1), CELU (alpha, 1, 1 / alpha).
+    The gradient at 0 takes the exponential side, as torch."""
 
     @staticmethod
-    def forward(ctx, x, alpha):
+    def forward(ctx, x, alpha, scale=1.0, input_scale=1.0):
         ctx.save_for_backward(x)
-        ctx.alpha = alpha
+        ctx.coefs = (alpha, scale, input_scale)
         xp = xp_of(x)
-        return xp.where(x > 0, x, xp.expm1(x) * x.dtype.type(alpha))
+        t = x.dtype.type
+        positive = x * t(scale) if scale != 1.0 else x
+        negative = xp.expm1(x * t(input_scale) if input_scale != 1.0 else x) * t(alpha * scale)
+        return xp.where(x > 0, positive, negative)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved
+        alpha, scale, input_scale = ctx.coefs
         xp = xp_of(x)
-        return xp.where(x <= 0, grad * xp.exp(x) * grad.dtype.type(ctx.alpha), grad)
+        t = grad.dtype.type
+        inner = x * t(input_scale) if input_scale != 1.0 else x
+        negative = grad * t(input_scale * alpha * scale) * xp.exp(inner)
+        return xp.where(x <= 0, negative, grad * t(scale) if scale != 1.0 else grad)
 
 
 class Softplus(Function):
@@ -397,6 +406,21 @@ def elu(x, alpha=1.0, inplace=False):
     return run_activation("elu", Elu, x, inplace, alpha=float(alpha))
 
 
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x, inplace=False):
+    return run_activation("selu", Elu, x, inplace, alpha=_SELU_ALPHA, scale=_SELU_SCALE)
+
+
+def celu(x, alpha=1.0, inplace=False):
+    if alpha == 0:
+        raise ValueError("celu: ZeroDivisionError, alpha cannot be 0")
+    return run_activation("celu", Elu, x, inplace, alpha=float(alpha),
+                          input_scale=1.0 / float(alpha))
+
+
 def softplus(x, beta=1.0, threshold=20.0):
     return run_activation("softplus", Softplus, x, False, beta=float(beta),
                           threshold=float(threshold))
@@ -437,3 +461,128 @@ def feature_dropout(x, p=0.5, training=True, op="dropout2d"):
         return MaskMultiply.apply(x, keep=xp.zeros(mask_shape, dtype=bool), scale=0.0)
     keep = generator_for(x.device_str).random(mask_shape) >= p
     return MaskMultiply.apply(x, keep=keep, scale=1.0 / (1.0 - p))
+
+
+
+class LogSigmoid(Function):
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), stable for large |x|."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        xp = xp_of(x)
+        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        xp = xp_of(x)
+        z = xp.exp(-xp.abs(x))
+        negative = x < 0
+        return grad * (negative - xp.where(negative, 1, -1) * (z / (1 + z)))
+
+
+class Softsign(Function):
+    """x / (1 + |x|)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x / (1 + xp_of(x).abs(x))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        d = 1 + xp_of(x).abs(x)
+        return grad / (d * d)
+
+
+class Tanhshrink(Function):
+    """x - tanh(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        t = xp_of(x).tanh(x)
+        ctx.save_for_backward(t)
+        return x - t
+
+    @staticmethod
+    def backward(ctx, grad):
+        (t,) = ctx.saved
+        return grad * t * t
+
+
+class Threshold(Function):
+    """x where x > threshold, else `value`; the gradient flows where x > threshold."""
+
+    @staticmethod
+    def forward(ctx, x, threshold, value):
+        keep = x > threshold
+        ctx.save_for_backward(keep)
+        return xp_of(x).where(keep, x, x.dtype.type(value))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (keep,) = ctx.saved
+        return grad * keep
+
+
+class Shrink(Function):
+    """hardshrink (x where |x| > lambd, else 0) or softshrink (x -+ lambd outside
+    [-lambd, lambd], else 0); the gradient is 1 outside the closed interval."""
+
+    @staticmethod
+    def forward(ctx, x, lambd, soft):
+        xp = xp_of(x)
+        outside = (x < -lambd) | (x > lambd)
+        ctx.save_for_backward(outside)
+        if not soft:
+            return xp.where(outside, x, 0).astype(x.dtype, copy=False)
+        t = x.dtype.type(lambd)
+        return xp.where(x > lambd, x - t, xp.where(x < -lambd, x + t, 0)).astype(
+            x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (outside,) = ctx.saved
+        return grad * outside
+
+
+def logsigmoid(x):
+    return run_activation("logsigmoid", LogSigmoid, x)
+
+
+def softsign(x):
+    return run_activation("softsign", Softsign, x)
+
+
+def tanhshrink(x):
+    return run_activation("tanhshrink", Tanhshrink, x)
+
+
+def threshold(x, threshold, value, inplace=False):
+    return run_activation("threshold", Threshold, x, inplace, threshold=float(threshold),
+                          value=float(value))
+
+
+def hardshrink(x, lambd=0.5):
+    return run_activation("hardshrink", Shrink, x, lambd=float(lambd), soft=False)
+
+
+def softshrink(x, lambd=0.5):
+    if lambd < 0:
+        raise RuntimeError(f"softshrink: lambda must be greater or equal to 0, but found to "
+                           f"be {lambd}.")
+    return run_activation("softshrink", Shrink, x, lambd=float(lambd), soft=True)
+
+
+def glu(x, dim=-1):
+    """a * sigmoid(b) for the two halves (a, b) of `dim`."""
+    _checked_float("glu", x)
+    from .movement import chunk, normalize_dim
+    axis = normalize_dim("glu", dim, x.shape)
+    if x.shape[axis] % 2:
+        raise RuntimeError(f"glu: Halving dimension must be even, but dimension {axis} is "
+                           f"size {x.shape[axis]}")
+    a, b = chunk(x, 2, axis)
+    return a * b.sigmoid()

@@ -737,3 +737,16 @@ def channel_shuffle(x, groups):
     split = (n, g, c // g, *rest)
     perm = (0, 2, 1) + tuple(range(3, x.ndim + 1))
     return ReshapePermute.apply(x, split_shape=split, perm=perm, out_shape=x.shape)
+
+
+def unbind(x, dim=0):
+    """The slices of `dim` as a tuple of tensors with that dim removed."""
+    axis = normalize_dim("unbind", dim, x.shape)
+    return tuple(squeeze(Narrow.apply(x, axis=axis, start=i, length=1), axis)
+                 for i in range(x.shape[axis]))
+
+
+def tile(x, dims):
+    """torch.tile: `repeat` with `dims` left-padded with ones to the tensor's rank."""
+    dims = tuple(dims)
+    return repeat(x, (1,) * max(0, x.ndim - len(dims)) + dims)
