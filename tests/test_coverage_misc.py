@@ -118,3 +118,57 @@ def test_bernoulli_draws_follow_the_probabilities_and_the_seed():
     leaf = tc.zeros(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="bernoulli_"):
         leaf.bernoulli_(0.5)
+
+
+NORMS = [2, 1, 3, 0.5, float("inf"), -float("inf"), 0, "fro"]
+
+
+@requires_torch
+@pytest.mark.parametrize("p", NORMS)
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (1, False), ((0, 2), True), (-1, True)])
+def test_norm_matches_torch(p, dim, keepdim):
+    x = rng.standard_normal((3, 4, 5))
+    x[0, 0, :] = 0.0                    # a zero vector: torch's gradient there is 0
+    if dim is None and p == "fro":
+        fn = lambda m, t: t.norm()                                   # noqa: E731
+    else:
+        fn = lambda m, t: t.norm(p, dim, keepdim)                    # noqa: E731
+    torch_parity(lambda t: fn(tc, t), lambda t: fn(torch, t), x, atol=1e-12, rtol=1e-10)
+    np.testing.assert_allclose(
+        tc.linalg.vector_norm(tc.tensor(x, dtype=tc.float64), 2 if p == "fro" else p, dim,
+                              keepdim).numpy(),
+        torch.linalg.vector_norm(torch.tensor(x), 2 if p == "fro" else p, dim,
+                                 keepdim).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("p", [2, 3, 1.5])
+def test_norm_gradcheck(p):
+    gradcheck(lambda t: t.norm(p, dim=1), rng.standard_normal((3, 4)))
+
+
+@requires_torch
+@pytest.mark.parametrize("fn", [
+    lambda F, a, b: F.normalize(a),
+    lambda F, a, b: F.normalize(a, p=1.0, dim=-1),
+    lambda F, a, b: F.cosine_similarity(a, b),
+    lambda F, a, b: F.cosine_similarity(a, b[:1], dim=-1),
+    lambda F, a, b: F.pairwise_distance(a[:, 0], b[:, 0]),
+    lambda F, a, b: F.pairwise_distance(a[:, 0], b[:, 0], p=1.0, keepdim=True),
+], ids=["normalize", "normalize_l1", "cosine", "cosine_bcast", "pdist", "pdist_l1"])
+def test_normalize_cosine_pairwise_match_torch(fn):
+    a, b = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 4, 5))
+    torch_parity(lambda x, y: fn(tc.nn.functional, x, y),
+                 lambda x, y: fn(torch.nn.functional, x, y), a, b, atol=1e-12, rtol=1e-10)
+
+
+@requires_torch
+def test_one_hot_matches_torch():
+    labels = rng.integers(0, 5, (3, 4))
+    np.testing.assert_array_equal(tc.nn.functional.one_hot(tc.tensor(labels)).numpy(),
+                                  torch.nn.functional.one_hot(torch.tensor(labels)).numpy())
+    out = tc.nn.functional.one_hot(tc.tensor(labels), num_classes=7)
+    assert out.shape == (3, 4, 7) and out.dtype == np.int64
+    with pytest.raises(RuntimeError, match="smaller than num_classes"):
+        tc.nn.functional.one_hot(tc.tensor([5]), 3)
+    with pytest.raises(RuntimeError, match="index tensor"):
+        tc.nn.functional.one_hot(tc.tensor([0.5]))

@@ -224,3 +224,21 @@ def test_frozen_middle_conv_computes_no_weight_gradient():
     conv2.requires_grad_(True)
     conv2(conv1(tc.randn(2, 1, 8, 8))).sum().backward()
     assert conv2.weight.grad is not None
+
+
+def test_deepcopy_gives_an_independent_module_with_its_hooks():
+    """EMA and model-averaging code deep-copies a model (with lazy layers and hooks)."""
+    import copy
+    net = tc.nn.Sequential(tc.nn.LazyLinear(3), tc.nn.GELU(), tc.nn.LayerNorm(3))
+    net(tc.ones(2, 4))
+    calls = []
+    net.register_forward_hook(lambda mod, args, out: calls.append(1))
+    twin = copy.deepcopy(net)
+    assert type(twin[0]) is tc.nn.Linear
+    x = tc.randn(2, 4)
+    np.testing.assert_array_equal(twin(x).numpy(), net(x).numpy())
+    assert calls == [1, 1]
+    with tc.no_grad():
+        twin[0].weight.fill_(0.0)
+    assert np.any(net[0].weight.numpy() != 0)
+    assert twin[0].weight is not net[0].weight

@@ -29,7 +29,7 @@ from .random import initial_seed, manual_seed
 from .threads import get_num_threads, set_num_threads
 from . import nn, optim                                      # noqa: E402  (need Tensor)
 from . import data, datasets, models, transforms             # noqa: E402
-from . import jit, utils                                     # noqa: E402
+from . import jit, linalg, utils                             # noqa: E402
 from .serialization import load, save                       # noqa: E402
 
 clip = clamp
@@ -37,3 +37,8 @@ bool = bool_
 float = float32
 
 __version__ = "0.1.0"
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """`torch.norm` (vector norms): `input.norm(p, dim, keepdim)`."""
+    return input.norm(p, dim, keepdim, dtype)

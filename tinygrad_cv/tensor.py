@@ -495,6 +495,12 @@ class Tensor:
                         else dims)
 
     def unbind(self, dim=0): return _mv.unbind(self, dim)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        """The vector p-norm over `dim` (all elements when None), as torch's Tensor.norm."""
+        from .ops.linalg import vector_norm
+        return vector_norm(self, 2 if p == "fro" or p is None else p, dim, keepdim,
+                           dtype=dtype)
     def tile(self, *dims): return _mv.tile(self, _mv.shape_args(dims))
 
     # ------------------------------------------------------------------ torch conveniences

@@ -260,6 +260,51 @@ def upsample_bilinear(input, size=None, scale_factor=None):
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p over dim, eps), as torch."""
+    _require_tensor("normalize", input)
+    if out is not None:
+        raise NotImplementedError("normalize: out= is not supported by tinygrad_cv")
+    from ..ops.linalg import vector_norm
+    return input / vector_norm(input, p, dim, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """The cosine of the angle between x1 and x2 along `dim` (broadcast first), each norm
+    clamped below by eps."""
+    _require_tensor("cosine_similarity", x1)
+    _require_tensor("cosine_similarity", x2)
+    from ..ops.linalg import vector_norm
+    n1 = vector_norm(x1, 2, dim, keepdim=True).clamp(min=eps)
+    n2 = vector_norm(x2, 2, dim, keepdim=True).clamp(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """||x1 - x2 + eps||_p over the last dim, as torch."""
+    from ..ops.linalg import vector_norm
+    return vector_norm(x1 - x2 + eps, p, -1, keepdim)
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 one-hot encoding along a new last dim (no gradient), as torch."""
+    _require_tensor("one_hot", tensor)
+    if tensor.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot is only applicable to index tensor, got {tensor.dtype}")
+    from ..backend import xp_of
+    xp = xp_of(tensor.data)
+    labels = tensor.data
+    if labels.size and int(labels.min()) < 0:
+        raise RuntimeError("one_hot: Class values must be non-negative.")
+    if num_classes == -1:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    elif labels.size and int(labels.max()) >= num_classes:
+        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes "
+                           f"({num_classes}), got {int(labels.max())}.")
+    out = (labels[..., None] == xp.arange(num_classes)).astype(xp.int64)
+    return Tensor._wrap(out, tensor.device_str)
+
+
 def pixel_shuffle(input, upscale_factor):
     _require_tensor("pixel_shuffle", input)
     return _mv.pixel_shuffle(input, upscale_factor)
@@ -282,7 +327,8 @@ __all__ = [
     "softplus", "prelu", "selu", "celu", "logsigmoid", "softsign", "tanhshrink", "threshold",
     "hardshrink", "softshrink", "glu", "softmin", "dropout1d",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
-    "flatten", "pad", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
+    "flatten", "pad", "normalize", "cosine_similarity", "pairwise_distance", "one_hot",
+    "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
     "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "dropout2d",
     "layer_norm", "group_norm", "instance_norm",
 ]
