@@ -10,6 +10,7 @@ from .dropout import Dropout, Dropout1d, Dropout2d
 from .lazy import UninitializedBuffer, UninitializedParameter
 from .linear import Flatten, Identity, LazyLinear, Linear, Unflatten
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .loss import BCELoss, HuberLoss, KLDivLoss, L1Loss, SmoothL1Loss
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d
 from .normalization import (GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm,
@@ -36,5 +37,5 @@ __all__ = [
     "UpsamplingBilinear2d", "LazyLinear", "LazyConv2d", "LazyBatchNorm1d", "LazyBatchNorm2d",
     "UninitializedParameter", "UninitializedBuffer", "SELU", "CELU", "LogSigmoid", "Softsign",
     "Tanhshrink", "Threshold", "Hardshrink", "Softshrink", "GLU", "Softmin", "Softmax2d",
-    "Dropout1d",
+    "Dropout1d", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "KLDivLoss",
 ]

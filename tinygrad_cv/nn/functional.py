@@ -11,6 +11,8 @@ from ..ops import movement as _mv
 from ..ops import reduce as _red
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss,  # noqa: F401
                         nll_loss)
+from ..ops.loss import (binary_cross_entropy, huber_loss, kl_div, l1_loss,  # noqa: F401
+                        smooth_l1_loss)
 from ..ops.normalization import batch_norm  # noqa: F401
 from ..ops.norms import group_norm, instance_norm, layer_norm  # noqa: F401
 from ..tensor import Tensor
@@ -327,6 +329,7 @@ __all__ = [
     "softplus", "prelu", "selu", "celu", "logsigmoid", "softsign", "tanhshrink", "threshold",
     "hardshrink", "softshrink", "glu", "softmin", "dropout1d",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
+    "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div",
     "flatten", "pad", "normalize", "cosine_similarity", "pairwise_distance", "one_hot",
     "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
     "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "dropout2d",
