@@ -242,3 +242,31 @@ def test_deepcopy_gives_an_independent_module_with_its_hooks():
         twin[0].weight.fill_(0.0)
     assert np.any(net[0].weight.numpy() != 0)
     assert twin[0].weight is not net[0].weight
+
+
+@requires_torch
+def test_parameter_list_and_dict_register_like_torch():
+    def build(m):
+        class Net(m.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.scales = m.nn.ParameterList([m.nn.Parameter(m.ones(2)), m.zeros(3)])
+                self.scales.append(m.nn.Parameter(m.ones(1)))
+                self.table = m.nn.ParameterDict({"a": m.nn.Parameter(m.ones(2, 2))})
+                self.table["b"] = m.nn.Parameter(m.zeros(1))
+
+            def forward(self, x):
+                return x * self.scales[0].sum() + self.table["a"].sum()
+        return Net()
+
+    ours, theirs = build(tc), build(torch)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert len(ours.scales) == 3 and isinstance(ours.scales[1], tc.nn.Parameter)
+    assert list(ours.table.keys()) == ["a", "b"] and "b" in ours.table
+    ours.scales[1] = tc.nn.Parameter(tc.full((3,), 2.0))
+    assert ours.scales[1].numpy().tolist() == [2.0, 2.0, 2.0]
+    out = ours(tc.ones(2))
+    out.sum().backward()
+    assert ours.scales[0].grad is not None and ours.table["a"].grad is not None
+    assert len(ours.scales[:2]) == 2 and ours.table.pop("b").shape == (1,)

@@ -4,7 +4,7 @@ from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .activation import (CELU, ELU, GELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish,
                          Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, SiLU, Softmax2d, Softmin,
                          Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
-from .container import ModuleDict, ModuleList, Sequential
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv2d, LazyConv2d
 from .dropout import Dropout, Dropout1d, Dropout2d
 from .lazy import UninitializedBuffer, UninitializedParameter
@@ -38,4 +38,5 @@ __all__ = [
     "UninitializedParameter", "UninitializedBuffer", "SELU", "CELU", "LogSigmoid", "Softsign",
     "Tanhshrink", "Threshold", "Hardshrink", "Softshrink", "GLU", "Softmin", "Softmax2d",
     "Dropout1d", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "KLDivLoss",
+    "ParameterList", "ParameterDict",
 ]
