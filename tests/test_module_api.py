@@ -270,3 +270,61 @@ def test_parameter_list_and_dict_register_like_torch():
     out.sum().backward()
     assert ours.scales[0].grad is not None and ours.table["a"].grad is not None
     assert len(ours.scales[:2]) == 2 and ours.table.pop("b").shape == (1,)
+
+
+def _gradcam_net(m):
+    nn = m.nn
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 5))
+
+
+@requires_torch
+def test_full_backward_hooks_match_torch_gradcam_style():
+    """Grad-CAM's recipe: a forward hook keeps a layer's activation, a full backward hook
+    its output gradient; a hook returning a scaled grad_input changes the earlier
+    layers' gradients exactly as in torch; pre-hooks may replace grad_output."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 7, 7))
+    results = {}
+    for m in (torch, tc):
+        if m is torch:
+            torch.manual_seed(0)
+            net = _gradcam_net(torch).double()
+            state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+        else:
+            net = _gradcam_net(tc).double()
+            net.load_state_dict(state)
+        seen = {}
+        layer = net[2]
+        h1 = layer.register_forward_hook(lambda mod, a, out: seen.__setitem__("act", out))
+        h2 = layer.register_full_backward_hook(
+            lambda mod, gi, go: seen.__setitem__("grads", (gi, go)) or (gi[0] * 2.0,))
+        h3 = net[6].register_full_backward_pre_hook(lambda mod, go: (go[0] * 0.5,))
+        first = net[0]
+        inp = m.tensor(x, dtype=m.float64, requires_grad=True)
+        out = net(inp)
+        out[:, 1].sum().backward()
+        gi, go = seen["grads"]
+        results[m.__name__] = dict(
+            act=seen["act"].detach().numpy().copy(), go=go[0].numpy().copy(),
+            gi=gi[0].numpy().copy(), w0=first.weight.grad.numpy().copy(),
+            x=inp.grad.numpy().copy())
+        for h in (h1, h2, h3):
+            h.remove()
+        net.zero_grad()
+        net(m.tensor(x, dtype=m.float64)).sum().backward()       # hooks gone
+        results[m.__name__]["plain_w0"] = first.weight.grad.numpy().copy()
+    for key in results["torch"]:
+        np.testing.assert_allclose(results["tinygrad_cv"][key], results["torch"][key],
+                                   rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def test_backward_hook_on_a_layer_whose_input_needs_no_grad():
+    conv = tc.nn.Conv2d(1, 2, 3)
+    calls = []
+    conv.register_full_backward_hook(lambda mod, gi, go: calls.append((gi, go[0].shape)))
+    conv(tc.randn(1, 1, 5, 5)).sum().backward()
+    assert calls == [((None,), (1, 2, 3, 3))]
+    with tc.no_grad():
+        conv(tc.randn(1, 1, 5, 5))
+    assert len(calls) == 1
