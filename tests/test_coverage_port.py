@@ -10,7 +10,6 @@ lot in one gradient element; in float64 the two agree to ~1e-10.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from tests.helpers import requires_torch, torch
 
