@@ -20,6 +20,7 @@ from .tensor import as_tensor, bernoulli, empty_like, is_tensor, numel
 from .ops.elementwise import (abs, clamp, exp, log, maximum, minimum, relu, sigmoid, sqrt,
                               tanh, where)
 from .ops.matmul import matmul
+from .ops.sorting import argsort, cumsum, gather, sort, topk
 from .ops.movement import (cat, flatten, index_select, pad, permute, reshape, squeeze,
                            stack, transpose, unsqueeze)
 from .ops.movement import chunk, flip, narrow, repeat, split, tile, unbind
@@ -42,3 +43,19 @@ __version__ = "0.1.0"
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """`torch.norm` (vector norms): `input.norm(p, dim, keepdim)`."""
     return input.norm(p, dim, keepdim, dtype)
+
+
+def _method_function(name):
+    """`tc.<name>(t, ...)` for a Tensor method (torch's functional spellings)."""
+    def function(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+    function.__name__ = name
+    function.__doc__ = f"`input.{name}(...)`, as torch.{name}."
+    return function
+
+
+for _name in ("square", "rsqrt", "reciprocal", "log1p", "expm1", "log2", "log10", "sin", "cos",
+              "sign", "floor", "ceil", "trunc", "round", "isnan", "isinf", "isfinite", "all",
+              "any", "masked_fill"):
+    globals()[_name] = _method_function(_name)
+del _name

@@ -503,6 +503,54 @@ class Tensor:
                            dtype=dtype)
     def tile(self, *dims): return _mv.tile(self, _mv.shape_args(dims))
 
+    # ------------------------------------------------------------------ more math
+    def square(self): return _ew.unary(self, "square")
+    def rsqrt(self): return _ew.unary(self, "rsqrt")
+    def reciprocal(self): return _ew.unary(self, "reciprocal")
+    def log1p(self): return _ew.unary(self, "log1p")
+    def expm1(self): return _ew.unary(self, "expm1")
+    def log2(self): return _ew.unary(self, "log2")
+    def log10(self): return _ew.unary(self, "log10")
+    def sin(self): return _ew.unary(self, "sin")
+    def cos(self): return _ew.unary(self, "cos")
+    def sign(self): return _ew.unary(self, "sign")
+    def floor(self): return _ew.unary(self, "floor")
+    def ceil(self): return _ew.unary(self, "ceil")
+    def trunc(self): return _ew.unary(self, "trunc")
+    def round(self, decimals=0): return _ew.round_(self, decimals)
+    def isnan(self): return _ew.predicate(self, "isnan")
+    def isinf(self): return _ew.predicate(self, "isinf")
+    def isfinite(self): return _ew.predicate(self, "isfinite")
+    def all(self, dim=None, keepdim=False): return _ew.logical_reduce(self, "all", dim, keepdim)
+    def any(self, dim=None, keepdim=False): return _ew.logical_reduce(self, "any", dim, keepdim)
+    def masked_fill(self, mask, value): return _ew.masked_fill(self, mask, value)
+
+    def masked_fill_(self, mask, value):
+        self._check_inplace("masked_fill_")
+        with no_grad():
+            self.data[...] = _ew.masked_fill(self, mask, value).data
+        return self
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        from .ops import sorting
+        return sorting.sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        from .ops import sorting
+        return sorting.argsort(self, dim, descending, stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        from .ops import sorting
+        return sorting.topk(self, k, dim, largest, sorted)
+
+    def gather(self, dim, index):
+        from .ops import sorting
+        return sorting.gather(self, dim, index)
+
+    def cumsum(self, dim, dtype=None):
+        from .ops import sorting
+        return sorting.cumsum(self, dim, dtype)
+
     # ------------------------------------------------------------------ torch conveniences
     def nelement(self): return self.numel()
     def ndimension(self): return self.ndim
