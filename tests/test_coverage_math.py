@@ -171,3 +171,61 @@ def test_imagenet_example_accuracy_runs_unchanged():
         out = ns["accuracy"](torch_mod.tensor(logits), torch_mod.tensor(target), topk=(1, 5))
         results.append([float(r.item()) for r in out])
     assert results[0] == results[1]
+
+
+@requires_torch
+@pytest.mark.parametrize("fn", [
+    lambda m, x: m.amax(x, 1), lambda m, x: x.amax((0, 2), keepdim=True),
+    lambda m, x: x.amin(), lambda m, x: m.amin(x, -1),
+    lambda m, x: m.tril(x[0]), lambda m, x: x.triu(1), lambda m, x: m.tril(x, -1),
+    lambda m, x: m.roll(x, 2, 1), lambda m, x: x.roll((1, -1), (0, 2)), lambda m, x: m.roll(x, 3),
+    lambda m, x: x.clamp_min(0.1), lambda m, x: m.clamp_max(x, 0.2),
+    lambda m, x: m.bmm(x, x.transpose(1, 2)), lambda m, x: x[0].mm(x[1].T),
+    lambda m, x: m.broadcast_to(x[:, :1], (3, 4, 5)),
+], ids=["amax", "amax_keep", "amin_all", "amin", "tril", "triu", "tril_neg", "roll",
+        "roll_multi", "roll_flat", "clamp_min", "clamp_max", "bmm", "mm", "broadcast_to"])
+def test_more_ops_match_torch(fn):
+    x = N(3, 4, 5)
+    torch_parity(lambda t: fn(tc, t), lambda t: fn(torch, t), x, atol=1e-13, rtol=1e-12)
+
+
+@requires_torch
+def test_amax_ties_share_the_gradient_like_torch():
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    torch_parity(lambda t: t.amax(1), lambda t: t.amax(1), x, atol=1e-15, rtol=1e-15)
+
+
+@requires_torch
+@pytest.mark.parametrize("indexing", ["ij", "xy"])
+def test_meshgrid_linspace_randperm(indexing):
+    a, b = np.arange(3.0), np.arange(4.0) * 2
+    ours = tc.meshgrid(tc.tensor(a), tc.tensor(b), indexing=indexing)
+    theirs = torch.meshgrid(torch.tensor(a), torch.tensor(b), indexing=indexing)
+    for o, t in zip(ours, theirs):
+        np.testing.assert_array_equal(o.numpy(), t.numpy())
+    xa = tc.tensor(a, dtype=tc.float64, requires_grad=True)
+    gx, gy = tc.meshgrid(xa, tc.tensor(b, dtype=tc.float64), indexing=indexing)
+    (gx * gy).sum().backward()
+    np.testing.assert_allclose(xa.grad.numpy(), np.full(3, b.sum()))
+    np.testing.assert_allclose(tc.linspace(-1, 2, 7).numpy(),
+                               torch.linspace(-1, 2, 7).numpy(), rtol=1e-6)
+    tc.manual_seed(0)
+    p = tc.randperm(10)
+    assert p.dtype == np.int64 and sorted(p.numpy().tolist()) == list(range(10))
+
+
+def test_inplace_unary_methods():
+    t = tc.tensor([-1.0, 0.5, 2.0])
+    assert t.clamp_(0.0, 1.0) is t and t.numpy().tolist() == [0.0, 0.5, 1.0]
+    assert t.sigmoid_() is t and np.allclose(t.numpy(), 1 / (1 + np.exp(-np.array([0, .5, 1]))))
+    u = tc.tensor([-2.0, 3.0])
+    u.relu_().neg_().abs_().exp_()
+    np.testing.assert_allclose(u.numpy(), np.exp([0.0, 3.0]), rtol=1e-6)
+    leaf = tc.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="relu_"):
+        leaf.relu_()
+    h = leaf * 2
+    out = h.relu_()            # a graph tensor: the out-of-place result, as `x += y` here
+    out.sum().backward()
+    np.testing.assert_array_equal(leaf.grad.numpy(), [2.0, 2.0])
+    assert tc.allclose(tc.ones(2), tc.ones(2) + 1e-9) and not tc.allclose(tc.ones(2), tc.zeros(2))

@@ -16,14 +16,16 @@ from .dtypes import (bool_, double, float16, float32, float64, half, int8, int16
 from .tensor import (Tensor, arange, empty, eye, from_numpy, full, full_like, ones,
                      ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
                      zeros_like)
-from .tensor import as_tensor, bernoulli, empty_like, is_tensor, numel
+from .tensor import (allclose, as_tensor, bernoulli, empty_like, is_tensor, isclose, linspace,
+                     numel, randperm)
 from .ops.elementwise import (abs, clamp, exp, log, maximum, minimum, relu, sigmoid, sqrt,
                               tanh, where)
 from .ops.matmul import matmul
 from .ops.sorting import argsort, cumsum, gather, sort, topk
 from .ops.movement import (cat, flatten, index_select, pad, permute, reshape, squeeze,
                            stack, transpose, unsqueeze)
-from .ops.movement import chunk, flip, narrow, repeat, split, tile, unbind
+from .ops.movement import (chunk, flip, meshgrid, narrow, repeat, roll, split, tile, tril, triu,
+                           unbind)
 from .ops.reduce import (argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax,
                          std, sum, var)
 from .random import initial_seed, manual_seed
@@ -56,6 +58,11 @@ def _method_function(name):
 
 for _name in ("square", "rsqrt", "reciprocal", "log1p", "expm1", "log2", "log10", "sin", "cos",
               "sign", "floor", "ceil", "trunc", "round", "isnan", "isinf", "isfinite", "all",
-              "any", "masked_fill"):
+              "any", "masked_fill", "amax", "amin", "mm", "bmm", "clamp_min", "clamp_max"):
     globals()[_name] = _method_function(_name)
 del _name
+
+
+def broadcast_to(input, size):
+    """`torch.broadcast_to`: `input.expand(size)`."""
+    return input.expand(*size)

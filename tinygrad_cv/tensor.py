@@ -551,6 +551,44 @@ class Tensor:
         from .ops import sorting
         return sorting.cumsum(self, dim, dtype)
 
+    def tril(self, diagonal=0): return _mv.tril(self, diagonal)
+    def triu(self, diagonal=0): return _mv.triu(self, diagonal)
+    def roll(self, shifts, dims=None): return _mv.roll(self, shifts, dims)
+    def clamp_min(self, min): return _ew.clamp(self, min, None)
+    def clamp_max(self, max): return _ew.clamp(self, None, max)
+
+    def amax(self, dim=None, keepdim=False):
+        """The largest value over `dim` (all when None); ties share the gradient."""
+        return _red.amax(self, dim, keepdim, "max")
+
+    def amin(self, dim=None, keepdim=False):
+        return _red.amax(self, dim, keepdim, "min")
+
+    def mm(self, mat2):
+        if self.ndim != 2 or mat2.ndim != 2:
+            raise RuntimeError(f"mm: expected 2-D tensors, got shapes {self.shape} and "
+                               f"{mat2.shape}")
+        return _mm.matmul(self, mat2)
+
+    def bmm(self, mat2):
+        if self.ndim != 3 or mat2.ndim != 3 or self.shape[0] != mat2.shape[0]:
+            raise RuntimeError(f"bmm: expected 3-D tensors with the same batch size, got "
+                               f"shapes {self.shape} and {mat2.shape}")
+        return _mm.matmul(self, mat2)
+
+    # in-place forms: as `x += y`, a non-leaf in the graph gets the out-of-place result
+    def clamp_(self, min=None, max=None):
+        return self._inplace("clamp_", lambda a, _: _ew.clamp(a, min, max), None)
+
+    def relu_(self): return self._inplace("relu_", lambda a, _: _ew.relu(a), None)
+    def sigmoid_(self): return self._inplace("sigmoid_", lambda a, _: _ew.sigmoid(a), None)
+    def tanh_(self): return self._inplace("tanh_", lambda a, _: _ew.tanh(a), None)
+    def exp_(self): return self._inplace("exp_", lambda a, _: _ew.exp(a), None)
+    def sqrt_(self): return self._inplace("sqrt_", lambda a, _: _ew.sqrt(a), None)
+    def neg_(self): return self._inplace("neg_", lambda a, _: _ew.neg(a), None)
+    def abs_(self): return self._inplace("abs_", lambda a, _: _ew.abs(a), None)
+    def pow_(self, exponent): return self._inplace("pow_", _ew.pow, exponent)
+
     # ------------------------------------------------------------------ torch conveniences
     def nelement(self): return self.numel()
     def ndimension(self): return self.ndim
@@ -746,6 +784,35 @@ def bernoulli(input, generator=None):
     gen = generator if generator is not None else generator_for(input.device_str)
     arr = (gen.random(input.shape) < input.data).astype(input.dtype)
     return Tensor._wrap(arr, input.device_str)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """`steps` evenly spaced values from start to end inclusive (float32 by default)."""
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+    dtype = dtypes.to_dtype(dtype) or dtypes.default_float
+    dev = canonical_device(device)
+    arr = array_module(dev).linspace(float(start), float(end), int(steps)).astype(dtype)
+    return _make(arr, dtype, dev, requires_grad)
+
+
+def randperm(n, dtype=None, device=None, requires_grad=False, generator=None):
+    """A random permutation of 0..n-1 (int64), from the seeded device generator."""
+    dev = canonical_device(device)
+    gen = generator if generator is not None else generator_for(dev)
+    arr = gen.permutation(int(n)).astype(dtypes.to_dtype(dtype) or dtypes.int64)
+    return _make(arr, None, dev, requires_grad)
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(isclose(input, other, rtol, atol, equal_nan).data.all())
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    other_data = other.data if isinstance(other, Tensor) else other
+    xp = array_module(input.device_str)
+    return Tensor._wrap(xp.isclose(input.data, other_data, rtol=rtol, atol=atol,
+                                   equal_nan=equal_nan), input.device_str)
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):

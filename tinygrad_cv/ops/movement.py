@@ -750,3 +750,90 @@ def tile(x, dims):
     """torch.tile: `repeat` with `dims` left-padded with ones to the tensor's rank."""
     dims = tuple(dims)
     return repeat(x, (1,) * max(0, x.ndim - len(dims)) + dims)
+
+
+# ----------------------------------------------------------------------------- tril / triu / roll / meshgrid
+
+class TriangleMask(Function):
+    """tril / triu of the last two dims: a constant 0/1 mask multiply (gradient masked)."""
+
+    @staticmethod
+    def forward(ctx, a, diagonal, upper):
+        xp = xp_of(a)
+        rows, cols = a.shape[-2:]
+        keep = (xp.triu if upper else xp.tril)(xp.ones((rows, cols), dtype=bool), diagonal)
+        ctx.save_for_backward(keep)
+        return xp.where(keep, a, 0).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (keep,) = ctx.saved
+        return xp_of(grad).where(keep, grad, 0).astype(grad.dtype, copy=False)
+
+
+def _triangle(x, diagonal, upper):
+    if x.ndim < 2:
+        raise RuntimeError(f"{'triu' if upper else 'tril'}: input tensor must have at least 2 "
+                           f"dimensions, got shape {x.shape}")
+    return TriangleMask.apply(x, diagonal=int(diagonal), upper=upper)
+
+
+def tril(x, diagonal=0):
+    return _triangle(x, diagonal, False)
+
+
+def triu(x, diagonal=0):
+    return _triangle(x, diagonal, True)
+
+
+class Roll(Function):
+    @staticmethod
+    def forward(ctx, a, shifts, axes):
+        ctx.shifts, ctx.axes = shifts, axes
+        return xp_of(a).roll(a, shifts, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        back = tuple(-s for s in ctx.shifts) if ctx.axes is not None else -ctx.shifts
+        return xp_of(grad).roll(grad, back, axis=ctx.axes)
+
+
+def roll(x, shifts, dims=None):
+    """torch.roll: shift elements cyclically along `dims` (the flattened tensor when None)."""
+    if dims is None:
+        if not isinstance(shifts, numbers.Integral):
+            raise RuntimeError("roll: with dims=None, shifts must be one int")
+        return Roll.apply(x, shifts=int(shifts), axes=None)
+    shifts = (shifts,) if isinstance(shifts, numbers.Integral) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, numbers.Integral) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts {shifts} and dims {dims} should have the same size")
+    axes = tuple(normalize_dim("roll", d, x.shape) for d in dims)
+    return Roll.apply(x, shifts=tuple(int(s) for s in shifts), axes=axes)
+
+
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids from 1-D tensors; `indexing` "ij" (torch's default) or "xy".
+    Each grid is an expand of a reshape, so gradients flow back to the 1-D inputs."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    indexing = "ij" if indexing is None else indexing
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(f"meshgrid: expects all tensors to be 0-D or 1-D, got shape "
+                               f"{t.shape}")
+    tensors = [t.reshape(-1) for t in tensors]
+    swap = indexing == "xy" and len(tensors) >= 2
+    if swap:
+        tensors[0], tensors[1] = tensors[1], tensors[0]
+    shape = tuple(t.shape[0] for t in tensors)
+    grids = []
+    for i, t in enumerate(tensors):
+        view = [1] * len(shape)
+        view[i] = shape[i]
+        grids.append(expand(reshape(t, view), shape))
+    if swap:        # "xy": the grids of (y, x, ...) in "ij" order, first two swapped
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)
