@@ -328,3 +328,32 @@ def test_backward_hook_on_a_layer_whose_input_needs_no_grad():
     with tc.no_grad():
         conv(tc.randn(1, 1, 5, 5))
     assert len(calls) == 1
+
+
+@requires_torch
+def test_tensor_register_hook_and_retain_grad_match_torch():
+    def run(m):
+        x = m.tensor([1.0, -2.0, 3.0], requires_grad=True)
+        handle = x.register_hook(lambda g: g + 1)          # leaf: before the graph is built
+        grads = []
+        for step in range(2):                              # hooks persist across graphs
+            h = x * 2
+            h.retain_grad()
+            seen = []
+            h.register_hook(lambda g: seen.append(g.numpy().copy()) or g * 3)
+            (h * h).sum().backward()
+            grads.append((x.grad.numpy().copy(), h.grad.numpy().copy(), seen[0],
+                          h.retains_grad))
+        handle.remove()
+        x.grad = None
+        (x * x).sum().backward()
+        grads.append(x.grad.numpy().copy())
+        return grads
+
+    ours, theirs = run(tc), run(torch)
+    for a, b in zip(ours[:2], theirs[:2]):
+        for u, v in zip(a, b):
+            np.testing.assert_allclose(u, v)
+    np.testing.assert_allclose(ours[2], theirs[2])
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        tc.ones(2).register_hook(lambda g: g)

@@ -247,6 +247,22 @@ class Tensor:
             grad = g.data.astype(self.dtype, copy=False)  # the engine copies if it must
         run_backward(self._node(), grad, retain_graph=retain_graph)
 
+    def register_hook(self, hook):
+        """Call `hook(grad)` with this tensor's gradient during backward; a non-None
+        result replaces it. Returns a handle with `remove()`. See tensor_hooks.py."""
+        from .tensor_hooks import register_hook
+        return register_hook(self, hook)
+
+    def retain_grad(self):
+        """Keep this non-leaf tensor's gradient in `.grad` after backward."""
+        from .tensor_hooks import retain_grad
+        retain_grad(self)
+
+    @property
+    def retains_grad(self):
+        fn = getattr(self.grad_fn, "fn", None)
+        return getattr(fn, "retain", None) is not None
+
     def zero_(self):
         self._check_inplace("zero_")
         self.data[...] = 0
