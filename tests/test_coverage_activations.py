@@ -218,3 +218,9 @@ def test_softmax2d_and_dropout1d():
         F.dropout1d(tc.ones(2, 3, 4, 5))
     with pytest.raises(RuntimeError, match="Halving dimension must be even"):
         F.glu(tc.ones(3, 5))
+
+
+def test_inplace_on_a_read_only_view_raises_clearly():
+    view = tc.ones(3).expand(2, 3)
+    with pytest.raises(RuntimeError, match="read-only"):
+        F.silu(view, inplace=True)

@@ -153,6 +153,9 @@ def run_activation(op, fn, x, inplace=False, **params):
         raise RuntimeError(f"{op}(inplace=True): the input (shape {x.shape}) was saved by "
                            f"{x.grad_fn.name()} for its backward and would be overwritten; "
                            f"use inplace=False")
+    if not getattr(x.data.flags, "writeable", True):
+        raise RuntimeError(f"{op}(inplace=True): the input (shape {x.shape}) is a read-only "
+                           f"view (e.g. from expand); use inplace=False")
     out = fn.apply(x, **params)
     node = out.grad_fn
     if node is not None:
