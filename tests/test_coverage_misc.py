@@ -172,3 +172,35 @@ def test_one_hot_matches_torch():
         tc.nn.functional.one_hot(tc.tensor([5]), 3)
     with pytest.raises(RuntimeError, match="index tensor"):
         tc.nn.functional.one_hot(tc.tensor([0.5]))
+
+
+@requires_torch
+@pytest.mark.parametrize("padding_idx", [None, 0, -1])
+def test_embedding_matches_torch(padding_idx):
+    torch.manual_seed(0)
+    ref = torch.nn.Embedding(6, 3, padding_idx=padding_idx).double()
+    ours = tc.nn.Embedding(6, 3, padding_idx=padding_idx).double()
+    assert repr(ours) == repr(ref)
+    if padding_idx is not None:
+        assert not np.any(ours.weight.numpy()[padding_idx])
+    ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    idx = np.array([[0, 2, 5, 2], [1, 0, 5, 3]])
+    out, out_r = ours(tc.tensor(idx)), ref(torch.tensor(idx))
+    np.testing.assert_array_equal(out.numpy(), out_r.detach().numpy())
+    up = rng.standard_normal((2, 4, 3))
+    (out * tc.tensor(up, dtype=tc.float64)).sum().backward()
+    (out_r * torch.tensor(up)).sum().backward()
+    np.testing.assert_allclose(ours.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-14)
+    with pytest.raises(IndexError, match="out of range"):
+        ours(tc.tensor([6]))
+    frozen = tc.nn.Embedding.from_pretrained(tc.ones(4, 2))
+    assert not frozen.weight.requires_grad and frozen(tc.tensor([3])).numpy().tolist() == [[1, 1]]
+
+
+@requires_torch
+def test_distance_modules_match_torch():
+    a, b = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    torch_parity(tc.nn.CosineSimilarity(dim=1), torch.nn.CosineSimilarity(dim=1), a, b,
+                 atol=1e-12, rtol=1e-10)
+    torch_parity(tc.nn.PairwiseDistance(p=3.0), torch.nn.PairwiseDistance(p=3.0), a, b,
+                 atol=1e-12, rtol=1e-10)

@@ -6,6 +6,7 @@ from .activation import (CELU, ELU, GELU, GLU, SELU, Hardshrink, Hardsigmoid, Ha
                          Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv2d, LazyConv2d
+from .distance import CosineSimilarity, PairwiseDistance
 from .dropout import Dropout, Dropout1d, Dropout2d
 from .lazy import UninitializedBuffer, UninitializedParameter
 from .linear import Flatten, Identity, LazyLinear, Linear, Unflatten
@@ -21,6 +22,7 @@ from .padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d
 from .parameter import Parameter
 from .pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .sparse import Embedding
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
@@ -38,5 +40,5 @@ __all__ = [
     "UninitializedParameter", "UninitializedBuffer", "SELU", "CELU", "LogSigmoid", "Softsign",
     "Tanhshrink", "Threshold", "Hardshrink", "Softshrink", "GLU", "Softmin", "Softmax2d",
     "Dropout1d", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "KLDivLoss",
-    "ParameterList", "ParameterDict",
+    "ParameterList", "ParameterDict", "Embedding", "CosineSimilarity", "PairwiseDistance",
 ]

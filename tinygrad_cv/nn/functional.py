@@ -288,6 +288,16 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     return vector_norm(x1 - x2 + eps, p, -1, keepdim)
 
 
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """`weight[input]`; the `padding_idx` row gets no gradient."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not "
+                                  "supported by tinygrad_cv")
+    from ..ops.sorting import embedding as _embedding
+    return _embedding(input, weight, padding_idx)
+
+
 def one_hot(tensor, num_classes=-1):
     """int64 one-hot encoding along a new last dim (no gradient), as torch."""
     _require_tensor("one_hot", tensor)
@@ -331,6 +341,7 @@ __all__ = [
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
     "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div",
     "flatten", "pad", "normalize", "cosine_similarity", "pairwise_distance", "one_hot",
+    "embedding",
     "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
     "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "dropout2d",
     "layer_norm", "group_norm", "instance_norm",

@@ -130,3 +130,47 @@ def cumsum(x, dim, dtype=None):
     if x.ndim == 0:
         return x.clone()
     return Cumsum.apply(x, axis=axis)
+
+
+class EmbeddingLookup(Function):
+    """weight[index] for an integer index array of any shape; backward scatter-adds the
+    rows' gradients, skipping `padding_idx` (torch's rule)."""
+
+    @staticmethod
+    def forward(ctx, weight, index, padding_idx):
+        ctx.save_for_backward(index)
+        ctx.padding_idx = padding_idx
+        return xp_of(weight).take(weight, index, axis=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved
+        shape, dtype = ctx.input_meta[0]
+        xp = xp_of(grad)
+        out = xp.zeros(shape, dtype=dtype)
+        rows = grad.reshape(-1, shape[1])
+        flat = index.reshape(-1)
+        if xp is np:
+            np.add.at(out, flat, rows)
+        else:
+            import cupyx
+            cupyx.scatter_add(out, flat, rows)
+        if ctx.padding_idx is not None:
+            out[ctx.padding_idx] = 0
+        return out
+
+
+def embedding(input, weight, padding_idx=None):
+    if not isinstance(input, Tensor) or input.dtype.kind not in "iu":
+        raise RuntimeError(f"embedding: expected an integer index tensor, got "
+                           f"{getattr(input, 'dtype', type(input).__name__)}")
+    if weight.ndim != 2:
+        raise RuntimeError(f"embedding: weight must be 2-D, got shape {weight.shape}")
+    idx = input.data
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= weight.shape[0]):
+        raise IndexError(f"embedding: index out of range in self (indices must be in "
+                         f"[0, {weight.shape[0]}), got min {int(idx.min())} max "
+                         f"{int(idx.max())})")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
+    return EmbeddingLookup.apply(weight, index=idx, padding_idx=padding_idx)
