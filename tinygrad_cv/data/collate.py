@@ -48,14 +48,14 @@ def default_collate(samples):
     if isinstance(first, numbers.Real):
         return Tensor._wrap(np.array(samples, dtype=np.float64), "cpu")
     if isinstance(first, (str, bytes)):
-        return list(samples)
+        return samples                              # as torch: the sequence as given
     if isinstance(first, dict):
         return {key: default_collate([s[key] for s in samples]) for key in first}
     if isinstance(first, (tuple, list)):
         if any(len(s) != len(first) for s in samples):
             raise RuntimeError("default_collate: each element in list of batch should be of "
                                "equal size")
-        fields = [default_collate(list(field)) for field in zip(*samples)]
+        fields = [default_collate(field) for field in zip(*samples)]
         if isinstance(first, tuple) and hasattr(first, "_fields"):    # a namedtuple
             return type(first)(*fields)
         return fields
