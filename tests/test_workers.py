@@ -127,8 +127,8 @@ def test_a_dead_worker_is_an_error_not_a_hang():
 
 
 def test_timeout_and_killed_worker():
-    loader = DataLoader(Images(4, sleep_s=3.0), batch_size=1, num_workers=1, timeout=0.5)
-    with pytest.raises(RuntimeError, match="timed out after 0.5 seconds"):
+    loader = DataLoader(Images(4, sleep_s=1.5), batch_size=1, num_workers=1, timeout=0.3)
+    with pytest.raises(RuntimeError, match="timed out after 0.3 seconds"):
         next(iter(loader))
     it = iter(DataLoader(Images(40, sleep_s=0.05), batch_size=1, num_workers=2))
     next(it)

@@ -176,6 +176,7 @@ class CIFAR10(Dataset):
             raise DatasetNotFoundError(self._not_found_message(folders, None))
         target = self.download_folder()
         archive = target / self.archive
+        target.mkdir(parents=True, exist_ok=True)
         print(f"Downloading {self.url} to {archive}", file=sys.stderr)
         try:
             download.download_file(self.url, archive, self.archive_md5)
