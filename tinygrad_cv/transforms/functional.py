@@ -39,6 +39,18 @@ def _to_dtype(x, dtype, rounding):
     return xp.clip(x, info.min, info.max).astype(dtype)
 
 
+def empty_image(like, shape, dtype=None):
+    """An uninitialised (..., C, H, W) array laid out in memory as `like` is: channels
+    last when `like` is a channels-last view (a batch of H x W x C images), so results
+    go back to that layout without a transposing copy."""
+    xp = xp_of(like)
+    dtype = like.dtype if dtype is None else dtype
+    if like.ndim >= 3 and like.shape[-3] > 1 and like.strides[-3] < like.strides[-1]:
+        buf = xp.empty(tuple(shape[:-3]) + (shape[-2], shape[-1], shape[-3]), dtype=dtype)
+        return xp.moveaxis(buf, -1, -3)
+    return xp.empty(tuple(shape), dtype=dtype)
+
+
 # ---------------------------------------------------------------------- geometry
 def crop(x, top, left, height, width):
     """`x[..., top:top+height, left:left+width]`, zero-padded where it leaves the image."""
@@ -81,7 +93,7 @@ def pad(x, ltrb, fill=0, mode="constant"):
     xp = xp_of(x)
     if mode == "constant":
         h, w = x.shape[-2:]
-        out = xp.empty(x.shape[:-2] + (h + top + bottom, w + left + right), dtype=x.dtype)
+        out = empty_image(x, x.shape[:-2] + (h + top + bottom, w + left + right))
         values = np.asarray(fill, dtype=np.float64).reshape(-1)
         if values.size > 1:
             if x.ndim < 3 or x.shape[-3] != values.size:

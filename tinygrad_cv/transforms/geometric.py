@@ -160,7 +160,7 @@ class RandomCrop(Transform):
         th, tw = self.size
         n, h, w = chw.shape[0], chw.shape[-2], chw.shape[-1]
         if (h, w) == (th, tw):
-            return chw.copy()
+            return chw.copy(order="K")
         gen = rng()
         tops = gen.integers(0, h - th + 1, size=n)
         lefts = gen.integers(0, w - tw + 1, size=n)
@@ -171,13 +171,12 @@ class RandomCrop(Transform):
 
 
 def crop_per_sample(chw, tops, lefts, th, tw):
-    """Crop sample k of an (N, C, H, W) batch at (tops[k], lefts[k]), one gather."""
-    xp = xp_of(chw)
-    rows = xp.asarray(tops[:, None] + np.arange(th))               # (N, th)
-    cols = xp.asarray(lefts[:, None] + np.arange(tw))              # (N, tw)
-    n = xp.arange(chw.shape[0])[:, None, None]
-    out = chw[n, :, rows[:, :, None], cols[:, None, :]]           # (N, th, tw, C)
-    return xp.ascontiguousarray(xp.moveaxis(out, -1, 1))
+    """Crop sample k of an (N, C, H, W) batch at (tops[k], lefts[k]) (slices copied into
+    one output in the input's memory layout: far cheaper than a 4-index gather)."""
+    out = F.empty_image(chw, chw.shape[:-2] + (th, tw))
+    for k, (i, j) in enumerate(zip(tops.tolist(), lefts.tolist())):
+        out[k] = chw[k, ..., i:i + th, j:j + tw]
+    return out
 
 
 class _RandomFlip(Transform):
@@ -189,10 +188,9 @@ class _RandomFlip(Transform):
 
     def on_batch(self, chw):
         chosen = rng().random(chw.shape[0]) < self.p
-        out = chw.copy()
-        if chosen.any():
-            idx = xp_of(chw).asarray(np.nonzero(chosen)[0])
-            out[idx] = self.flip(chw[idx])
+        out = F.empty_image(chw, chw.shape)
+        for k, flip in enumerate(chosen.tolist()):
+            out[k] = self.flip(chw[k]) if flip else chw[k]
         return out
 
     def __repr__(self):
