@@ -151,3 +151,34 @@ def test_image_folder_through_the_dataloader_with_workers(tmp_path):
         for a, b in zip(xs, xp):
             assert np.allclose(a, b) or np.allclose(a, b[..., ::-1])
     assert isinstance(parallel[0][0], np.ndarray) and tc.Tensor(parallel[0][0]).ndim == 4
+
+
+def test_subset_of_files_loads_per_sample_and_of_tensors_per_batch(tmp_path):
+    from tinygrad_cv.data import Subset, TensorDataset
+    root = make_tree(tmp_path / "data")
+    assert not hasattr(Subset(ImageFolder(root), [0, 1]), "get_batch")
+    assert hasattr(Subset(TensorDataset(tc.Tensor(np.arange(4))), [0, 1]), "get_batch")
+
+
+def test_train_folder_example_end_to_end(tmp_path):
+    import importlib.util
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "train_folder.py")
+    spec = importlib.util.spec_from_file_location("train_folder_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.write_demo(str(tmp_path / "demo"), per_class=6, size=20)
+    for split in ("train", "val"):                    # the train/ + val/ layout
+        for cls in ("circle", "square"):
+            (tmp_path / "split" / split / cls).mkdir(parents=True)
+            for name in sorted(os.listdir(tmp_path / "demo" / cls))[:3]:
+                os.link(tmp_path / "demo" / cls / name, tmp_path / "split" / split / cls / name)
+    weights = tmp_path / "w.safetensors"
+    accuracy = example.main(["--data-dir", str(tmp_path / "split"), "--epochs", "1",
+                             "--image-size", "16", "--batch-size", "4", "--workers", "0",
+                             "--save", str(weights)])
+    assert 0.0 <= accuracy <= 1.0
+    meta = tc.serialization.load_metadata(weights)
+    assert meta["classes"] == ["circle", "square"] and meta["input_size"] == [3, 16, 16]
+    accuracy = example.main(["--data-dir", str(tmp_path / "demo"), "--epochs", "1",
+                             "--image-size", "16", "--batch-size", "8", "--workers", "2"])
+    assert 0.0 <= accuracy <= 1.0

@@ -74,12 +74,15 @@ class Subset(Dataset):
     def __getitem__(self, index):
         return self.dataset[int(self.indices[index])]
 
-    def get_batch(self, indices):
-        inner = self.indices[np.asarray(indices, dtype=np.int64)]
-        if hasattr(self.dataset, "get_batch"):
-            return self.dataset.get_batch(inner)
-        from .collate import default_collate
-        return default_collate([self.dataset[int(i)] for i in inner])
+    def __getattr__(self, name):
+        # `get_batch` only when the wrapped dataset is in memory (has one): a Subset of
+        # files must load sample by sample, in worker processes when asked.
+        if name == "get_batch" and hasattr(self.__dict__.get("dataset"), "get_batch"):
+            return self._get_batch
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _get_batch(self, indices):
+        return self.dataset.get_batch(self.indices[np.asarray(indices, dtype=np.int64)])
 
 
 def random_split(dataset, lengths, generator=None):
@@ -146,7 +149,7 @@ class ConcatDataset(Dataset):
         if name == "get_batch" and all(hasattr(d, "get_batch") for d in self.__dict__.get(
                 "datasets", [None])):
             return self._get_batch
-        raise AttributeError(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _get_batch(self, indices):
         indices = np.asarray(indices, dtype=np.int64)
