@@ -10,6 +10,7 @@
    persistent workers already running.
 2. The CIFAR training recipe (RandomCrop(32, padding=4) + RandomHorizontalFlip +
    ToTensor + Normalize) on a batch of 128 uint8 images, per-sample draws, in ms.
+   With `--resnet20`, also one ResNet-20 training step (batch 128, SGD) for scale.
 3. An in-memory TensorDataset with and without workers (the same path: workers are not
    used for it), ms per epoch.
 
@@ -54,6 +55,52 @@ def write_jpegs(root, count, seed=0):
                                                    quality=90)
 
 
+def resnet20():
+    """He et al.'s CIFAR ResNet-20 (3 stages of 3 basic blocks, 16/32/64 channels; 1x1
+    convolution shortcuts where the shape changes)."""
+    from tinygrad_cv import nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.b1 = nn.BatchNorm2d(cout)
+            self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.b2 = nn.BatchNorm2d(cout)
+            self.short = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                        nn.BatchNorm2d(cout))
+                          if stride != 1 or cin != cout else nn.Identity())
+
+        def forward(self, x):
+            out = self.b1(self.c1(x)).relu()
+            return (self.b2(self.c2(out)) + self.short(x)).relu()
+
+    layers, cin = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
+    for cout, stride in ((16, 1), (32, 2), (64, 2)):
+        for k in range(3):
+            layers.append(Block(cin, cout, stride if k == 0 else 1))
+            cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
+    return nn.Sequential(*layers)
+
+
+def resnet20_step_seconds(steps=3):
+    from tinygrad_cv import optim
+    from tinygrad_cv.nn import functional as F
+    model = resnet20()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = tc.randn(128, 3, 32, 32)
+    y = tc.Tensor(np.random.default_rng(0).integers(0, 10, 128))
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
 def epoch_seconds(loader):
     start = time.perf_counter()
     n = 0
@@ -76,10 +123,19 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--resnet20", action="store_true",
+                        help="also time a ResNet-20 training step (batch 128)")
+    parser.add_argument("--skip-folder", action="store_true", help="skip part 1")
     args = parser.parse_args()
     tc.set_num_threads(1)
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
 
+    if not args.skip_folder:
+        folder_benchmark(args)
+    recipe_and_memory_benchmarks(args)
+
+
+def folder_benchmark(args):
     root = tempfile.mkdtemp(prefix="bench_data_")
     try:
         write_jpegs(root, args.images)
@@ -109,6 +165,9 @@ def main():
         print(f"  note: load average {load:.2f} during the run: other processes shared "
               "the cores, so the speed-up is a lower bound")
 
+
+
+def recipe_and_memory_benchmarks(args):
     recipe = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
                         T.Normalize((0.49, 0.48, 0.45), (0.25, 0.24, 0.26))])
     batch = np.random.default_rng(0).integers(0, 256, (128, 32, 32, 3), dtype=np.uint8)
@@ -118,8 +177,12 @@ def main():
         start = time.perf_counter()
         recipe.apply_batch(batch)
         times.append(time.perf_counter() - start)
-    print(f"CIFAR recipe on a batch of 128: {statistics.median(times) * 1e3:.2f} ms "
-          "(median of 50)")
+    recipe_s = statistics.median(times)
+    print(f"CIFAR recipe on a batch of 128: {recipe_s * 1e3:.2f} ms (median of 50)")
+    if args.resnet20:
+        step = resnet20_step_seconds()
+        print(f"ResNet-20 training step, batch 128: {step * 1e3:.0f} ms; the recipe is "
+              f"{100 * recipe_s / step:.1f}% of it")
 
     data = TensorDataset(tc.Tensor(np.random.default_rng(0).random((20000, 1, 28, 28),
                                                                      dtype=np.float32)),

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import tarfile
 from pathlib import Path
 
@@ -182,4 +181,3 @@ def test_no_pickle_is_ever_loaded(isolated, monkeypatch):
     monkeypatch.setattr(pickle, "load", forbidden)
     monkeypatch.setattr(pickle, "loads", forbidden)
     assert len(CIFAR10(isolated, download=False)) == 15
-    assert io is not None

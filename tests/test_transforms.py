@@ -373,3 +373,40 @@ def test_lambda_and_errors():
         T.CenterCrop(3)([1, 2, 3])
     with pytest.raises(ValueError, match="Padding mode"):
         T.Pad(1, padding_mode="wrap")
+
+
+# ---------------------------------------------------------------------- functional
+@requires_torchvision
+def test_functional_ops_match_torchvision():
+    from tinygrad_cv.transforms import functional as TF
+    arr = rgb_array(18, 25)
+    for ours_in, theirs_in in both_kinds(arr):
+        pairs = [
+            (TF.resize(ours_in, [9, 30]), tv_functional.resize(theirs_in, [9, 30])),
+            (TF.crop(ours_in, -2, 3, 10, 30), tv_functional.crop(theirs_in, -2, 3, 10, 30)),
+            (TF.center_crop(ours_in, [7, 8]), tv_functional.center_crop(theirs_in, [7, 8])),
+            (TF.pad(ours_in, [1, 2], padding_mode="symmetric"),
+             tv_functional.pad(theirs_in, [1, 2], padding_mode="symmetric")),
+            (TF.hflip(ours_in), tv_functional.hflip(theirs_in)),
+            (TF.vflip(ours_in), tv_functional.vflip(theirs_in)),
+            (TF.rotate(ours_in, 33.0, expand=True), tv_functional.rotate(theirs_in, 33.0,
+                                                                        expand=True)),
+            (TF.resized_crop(ours_in, 2, 3, 10, 12, [6, 6]),
+             tv_functional.resized_crop(theirs_in, 2, 3, 10, 12, [6, 6])),
+            (TF.adjust_contrast(ours_in, 0.6), tv_functional.adjust_contrast(theirs_in, 0.6)),
+            (TF.adjust_hue(ours_in, 0.1), tv_functional.adjust_hue(theirs_in, 0.1)),
+            (TF.rgb_to_grayscale(ours_in), tv_functional.rgb_to_grayscale(theirs_in)),
+        ]
+        for ours, theirs in pairs:
+            assert_close_images(ours, theirs)
+        assert TF.get_dimensions(ours_in) == tv_functional.get_dimensions(theirs_in)
+        assert TF.get_image_size(ours_in) == tv_functional.get_image_size(theirs_in)
+    float_img = ours_tensor(arr, np.float32)
+    pil = T.functional.to_pil_image(float_img)
+    theirs = tv_functional.to_pil_image(torch_tensor(arr, np.float32))
+    assert pil.mode == theirs.mode == "RGB"
+    assert np.array_equal(np.asarray(pil), np.asarray(theirs))
+    erased = T.functional.erase(float_img, 1, 2, 3, 4, 0.5)
+    theirs = tv_functional.erase(torch_tensor(arr, np.float32), 1, 2, 3, 4,
+                                 torch.tensor(0.5))
+    assert np.array_equal(erased.numpy(), theirs.numpy())

@@ -145,7 +145,7 @@ class DataLoader:
         return collate([self.dataset[int(i)] for i in indices])
 
     def __iter__(self):
-        if self.num_workers == 0 or (self._in_memory() and self._auto_collation):
+        if self.num_workers == 0 or self._in_memory():
             if not self._auto_collation:
                 return (self.dataset[int(i)] for i in self._index_batches())
             return (self._fetch(batch) for batch in self._index_batches())

@@ -8,7 +8,7 @@ which is what makes the DataLoader fast; any other callable still works per samp
 Random transforms draw from the generator that `tc.manual_seed` seeds (so their draws
 follow torchvision's distributions, not its exact random numbers).
 """
-from . import functional
+from . import array_ops, functional
 from ._base import (Compose, ConvertImageDtype, InterpolationMode, Lambda, Normalize,
                     PILToTensor, ToTensor, Transform, supports_batches)
 from .color import ColorJitter, Grayscale, RandomErasing
@@ -19,4 +19,4 @@ __all__ = ["Compose", "ToTensor", "PILToTensor", "ConvertImageDtype", "Normalize
            "Resize", "CenterCrop", "Pad", "RandomCrop", "RandomHorizontalFlip",
            "RandomVerticalFlip", "RandomResizedCrop", "RandomRotation", "ColorJitter",
            "Grayscale", "RandomErasing", "InterpolationMode", "Transform",
-           "supports_batches", "functional"]
+           "supports_batches", "functional", "array_ops"]

@@ -17,7 +17,7 @@ import numpy as np
 from ..backend import device_of_array, is_device_array, xp_of
 from ..random import generator_for
 from ..tensor import Tensor
-from . import functional as F
+from . import array_ops as F
 
 
 def supports_batches(transform) -> bool:

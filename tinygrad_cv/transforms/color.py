@@ -1,7 +1,7 @@
 """Colour transforms (ColorJitter, Grayscale) and RandomErasing, torchvision's semantics.
 
 On PIL images ColorJitter uses Pillow's ImageEnhance and an HSV hue shift, Grayscale
-Pillow's "L" conversion, as torchvision does; tensors use `functional`'s kernels.
+Pillow's "L" conversion, as torchvision does; tensors use `array_ops`' kernels.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numbers
 import numpy as np
 
 from ..backend import xp_of
-from . import functional as F
+from . import array_ops as F
+from . import functional as TF
 from ._base import Transform, check_probability, rng
 
 
@@ -32,16 +33,6 @@ def _check_range(value, name, center=1.0, bound=(0.0, float("inf")), clip_first_
     if value[0] == value[1] == center:
         return None
     return tuple(value)
-
-
-def _pil_hue(img, factor):
-    from PIL import Image
-    if img.mode in {"L", "1", "I", "F"}:
-        return img
-    h, s, v = img.convert("HSV").split()
-    np_h = np.array(h, dtype=np.uint8)
-    np_h += np.int32(factor * 255).astype(np.uint8)             # wraps around, as wanted
-    return Image.merge("HSV", (Image.fromarray(np_h, "L"), s, v)).convert(img.mode)
 
 
 class ColorJitter(Transform):
@@ -68,13 +59,12 @@ class ColorJitter(Transform):
         return order, factors
 
     def on_pil(self, img):
-        from PIL import ImageEnhance
         order, factors = self.get_params()
-        enhancers = (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color)
+        adjust = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation,
+                  TF.adjust_hue)
         for k in order:
-            if factors[k] is None:
-                continue
-            img = _pil_hue(img, factors[k]) if k == 3 else enhancers[k](img).enhance(factors[k])
+            if factors[k] is not None:
+                img = adjust[k](img, factors[k])
         return img
 
     def _apply(self, chw, order, factors):
@@ -108,11 +98,7 @@ class Grayscale(Transform):
         self.num_output_channels = num_output_channels
 
     def on_pil(self, img):
-        from PIL import Image
-        gray = img.convert("L")
-        if self.num_output_channels == 1:
-            return gray
-        return Image.fromarray(np.dstack([np.array(gray)] * 3), "RGB")
+        return TF.to_grayscale(img, self.num_output_channels)
 
     def on_array(self, chw):
         return F.rgb_to_grayscale(chw, self.num_output_channels)

@@ -1,16 +1,16 @@
 """Geometric transforms with torchvision's parameters: resizing, cropping, padding,
 flipping, rotating. On PIL images the ones Pillow computes in torchvision (resize,
-rotate) use Pillow too; the rest, and tensors, use `functional`'s array kernels."""
+rotate) use Pillow too; the rest, and tensors, use `array_ops`' kernels."""
 from __future__ import annotations
 
 import math
 import numbers
 import warnings
 
-import numpy as np
 
 from ..backend import xp_of
-from . import functional as F
+from . import array_ops as F
+from . import functional as TF
 from ._base import (InterpolationMode, Transform, check_probability, interpolation_name,
                     pil_filter, rng)
 
@@ -59,10 +59,7 @@ class Resize(Transform):
         return F.resized_output_size(h, w, self.size, self.max_size)
 
     def on_pil(self, img):
-        oh, ow = self._output_size(img.size[1], img.size[0])
-        if (oh, ow) == (img.size[1], img.size[0]):
-            return img
-        return img.resize((ow, oh), pil_filter(self.interpolation))
+        return TF.resize(img, self.size, self.interpolation, self.max_size)
 
     def on_array(self, chw):
         size = self._output_size(*chw.shape[-2:])
@@ -298,20 +295,8 @@ class RandomRotation(Transform):
         return float(rng().uniform(self.degrees[0], self.degrees[1]))
 
     def on_pil(self, img):
-        angle = self.get_angle()
-        bands = len(img.getbands())
-        fill = self.fill
-        if isinstance(fill, numbers.Real) and bands > 1:
-            fill = (fill,) * bands
-        if isinstance(fill, (list, tuple)):
-            fill = tuple(fill) * bands if len(fill) == 1 else tuple(fill)
-            if len(fill) != bands:
-                raise ValueError(f"The number of elements in 'fill' does not match the "
-                                 f"number of channels of the image ({len(fill)} != {bands})")
-        if img.mode != "F":
-            fill = tuple(int(v) for v in fill) if isinstance(fill, tuple) else int(fill)
-        return img.rotate(angle, pil_filter(self.interpolation), self.expand, self.center,
-                          fillcolor=fill)
+        return TF.rotate(img, self.get_angle(), self.interpolation, self.expand, self.center,
+                         self.fill)
 
     def rotate(self, chw, angle):
         if self.interpolation == "bicubic":
