@@ -11,7 +11,10 @@ Start method: "forkserver" where the platform has it (Linux, macOS), else "spawn
 Not "fork": forking a process that runs threads (BLAS and Numba pools, tqdm's monitor,
 a user's threads) copies locks held by threads that do not exist in the child, which can
 deadlock it; forkserver forks workers from a clean single-threaded server process that
-has imported tinygrad_cv once, so starting a worker stays cheap. The cost, as with
+has imported NumPy, Numba, Pillow and tinygrad_cv once, so starting a worker is cheap
+(the server ignores the caller's sys.path when it preloads, a CPython quirk, so it is
+started with this copy's folder first on PYTHONPATH, and each worker checks that it
+runs the caller's copy of tinygrad_cv). The cost, as with
 spawn: the dataset, `collate_fn` and `worker_init_fn` are pickled into the workers
 (they must be defined at module level, not lambdas) and the main script needs an
 `if __name__ == "__main__":` guard. `multiprocessing_context="fork"` opts back in.
@@ -23,6 +26,7 @@ own hash; the values differ). `get_worker_info()` tells a worker its id and seed
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
@@ -37,7 +41,8 @@ from typing import NamedTuple
 import numpy as np
 
 INLINE_BYTES = 1 << 15        # arrays up to 32 KiB are sent inline, bigger ones shared
-PRELOAD = ["numpy", "numba", "PIL.Image"]   # imported once by the forkserver
+PRELOAD = ["numpy", "numba", "PIL.Image", "tinygrad_cv"]   # imported once by the forkserver
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 POLL_S = 0.5                  # how often a waiting main process checks its workers
 
 
@@ -71,8 +76,6 @@ def resolve_context(context):
                              f"this platform's start methods {mp.get_all_start_methods()}")
         context = mp.get_context(context)
         if context.get_start_method() == "forkserver":
-            # Installed packages only: the server ignores the caller's sys.path, so
-            # preloading tinygrad_cv could import another copy than the caller's.
             context.set_forkserver_preload(PRELOAD)
     if not hasattr(context, "Process"):
         raise TypeError(f"DataLoader: multiprocessing_context must be a start method name or "
@@ -198,11 +201,17 @@ def _seed_worker(base_seed, worker_id):
 
 
 def worker_loop(dataset, index_queue, result_queue, done_event, worker_id, num_workers,
-                base_seed, worker_init_fn, collate_fn, auto_collation):
+                base_seed, worker_init_fn, collate_fn, auto_collation, package_root):
     """A worker's life: seed, run `worker_init_fn`, then load batches until told to stop
     (a None task or `done_event`) or until the process that started it is gone."""
     global _worker_info
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the main process's
+    if PACKAGE_ROOT != package_root:
+        result_queue.put((None, None, _error(RuntimeError(
+            f"the worker runs tinygrad_cv from {PACKAGE_ROOT}, the main process from "
+            f"{package_root}; start the program so that both import the same copy"),
+            worker_id, "at start")))
+        return
     parent = os.getppid()
     try:
         from ..threads import set_num_threads
@@ -247,6 +256,22 @@ def _load(dataset, indices, collate_fn, auto_collation, worker_id):
 
 
 # ---------------------------------------------------------------------- the pool
+@contextlib.contextmanager
+def _package_on_pythonpath():
+    """PYTHONPATH with this copy's folder first while a process starts: the forkserver,
+    started with the first worker, then preloads the caller's tinygrad_cv (see the
+    module docstring). Restored afterwards."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = PACKAGE_ROOT + ("" if not before else os.pathsep + before)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
 class WorkerPool:
     """`num_workers` processes with one task queue each and one shared result queue."""
 
@@ -266,10 +291,11 @@ class WorkerPool:
                     target=worker_loop, daemon=True,
                     args=(dataset, index_queue, self.result_queue, self.done_event,
                           worker_id, num_workers, base_seed, worker_init_fn, collate_fn,
-                          auto_collation))
+                          auto_collation, PACKAGE_ROOT))
                 self.index_queues.append(index_queue)
                 self.workers.append(process)
-                process.start()
+                with _package_on_pythonpath():
+                    process.start()
         except Exception as exc:
             self.shutdown()
             method = self.context.get_start_method()
