@@ -217,6 +217,8 @@ class CIFAR10(Dataset):
                 for member in tar:
                     name = wanted.get(member.name.lstrip("./"))
                     if name is not None and member.isfile():
+                        if name.endswith(".bin"):
+                            self._check_size(member.size, f"{archive}: {name}")
                         blobs[name] = tar.extractfile(member).read()
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise CIFARFormatError(f"{archive}: cannot read the archive ({exc})") from exc
@@ -229,7 +231,19 @@ class CIFAR10(Dataset):
         names = self.needed_files()
         if source.is_file():
             return self._archive_members(source, names)
+        for name in names:
+            if name.endswith(".bin"):
+                self._check_size((source / name).stat().st_size, f"{source}: {name}")
         return {name: (source / name).read_bytes() for name in names}
+
+    def _check_size(self, size, where):
+        """A whole, non-zero number of records, checked before a byte is read."""
+        record = self.label_bytes + PIXELS
+        if size == 0 or size % record:
+            raise CIFARFormatError(
+                f"{where}: {size} bytes is not a whole number of {record}-byte records "
+                f"({self.label_bytes} label byte(s) + {PIXELS} pixel bytes): the file is "
+                f"truncated or not a {self.display_name} binary file")
 
     def _extract(self, archive: Path, folder: Path):
         """Write every file of the dataset (both splits) from the archive into `folder`,
@@ -258,11 +272,7 @@ class CIFAR10(Dataset):
     def _parse_records(self, raw, where):
         """`(images NHWC uint8, labels, extra labels or None)` of one binary file."""
         record = self.label_bytes + PIXELS
-        if len(raw) == 0 or len(raw) % record:
-            raise CIFARFormatError(
-                f"{where}: {len(raw)} bytes is not a whole number of {record}-byte records "
-                f"({self.label_bytes} label byte(s) + {PIXELS} pixel bytes): the file is "
-                f"truncated or not a {self.display_name} binary file")
+        self._check_size(len(raw), where)
         rows = np.frombuffer(raw, dtype=np.uint8).reshape(-1, record)
         labels = rows[:, self.label_bytes - 1]
         if labels.max() >= self.num_classes:

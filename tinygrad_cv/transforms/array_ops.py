@@ -80,16 +80,26 @@ def padding_ltrb(padding):
                      f"{len(padding)} element tuple")
 
 
-def pad(x, ltrb, fill=0, mode="constant"):
+def _crop_negative(x, ltrb):
+    left, top, right, bottom = ltrb
+    h, w = x.shape[-2:]
+    return x[..., max(-top, 0):h - max(-bottom, 0), max(-left, 0):w - max(-right, 0)]
+
+
+def pad(x, ltrb, fill=0, mode="constant", crop_first=True):
     """Pad the last two axes by [left, top, right, bottom] (negative values crop).
 
     Modes as torchvision: constant (with `fill`, a number or one value per channel),
-    edge, reflect (mirror without repeating the edge), symmetric (repeating it)."""
-    left, top, right, bottom = ltrb
+    edge, reflect (mirror without repeating the edge), symmetric (repeating it).
+    Negative sides are cropped before padding (torchvision's PIL path and symmetric
+    mode), or after it with `crop_first=False` (its tensor path for the other modes,
+    where torch's pad mirrors the uncropped image)."""
     if min(ltrb) < 0:
-        h, w = x.shape[-2:]
-        x = x[..., max(-top, 0):h - max(-bottom, 0), max(-left, 0):w - max(-right, 0)]
-        left, top, right, bottom = (max(p, 0) for p in ltrb)
+        positive = [max(p, 0) for p in ltrb]
+        if crop_first or mode == "symmetric":
+            return pad(_crop_negative(x, ltrb), positive, fill, mode)
+        return _crop_negative(pad(x, positive, fill, mode), ltrb)
+    left, top, right, bottom = ltrb
     xp = xp_of(x)
     if mode == "constant":
         h, w = x.shape[-2:]
@@ -108,6 +118,12 @@ def pad(x, ltrb, fill=0, mode="constant"):
     if np_mode is None:
         raise ValueError(f"Padding mode should be either constant, edge, reflect or "
                          f"symmetric, got {mode!r}")
+    h, w = x.shape[-2:]
+    if mode == "reflect" and (max(top, bottom) >= max(h, 1) or max(left, right) >= max(w, 1)):
+        raise ValueError(f"Pad: reflect padding {list(ltrb)} must be smaller than the image "
+                         f"size {h}x{w} on each side")
+    if h == 0 or w == 0:
+        raise ValueError(f"Pad: cannot pad an empty image ({h}x{w}) in {mode} mode")
     widths = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
     return xp.pad(x, widths, mode=np_mode)
 

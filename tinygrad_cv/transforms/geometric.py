@@ -12,7 +12,7 @@ from ..backend import xp_of
 from . import array_ops as F
 from . import functional as TF
 from ._base import (InterpolationMode, Transform, check_probability, interpolation_name,
-                    pil_filter, rng)
+                    pil_filter, rng, to_chw)
 
 
 def setup_size(size, name):
@@ -104,8 +104,12 @@ class Pad(Transform):
         self.fill = fill
         self.padding_mode = _check_padding_mode(padding_mode)
 
+    def on_pil(self, img):
+        chw, layout = to_chw(img, False, "Pad")
+        return layout.restore(F.pad(chw, self.ltrb, self.fill, self.padding_mode))
+
     def on_array(self, chw):
-        return F.pad(chw, self.ltrb, self.fill, self.padding_mode)
+        return F.pad(chw, self.ltrb, self.fill, self.padding_mode, crop_first=False)
 
     def __repr__(self):
         return (f"Pad(padding={self.padding}, fill={self.fill}, "
