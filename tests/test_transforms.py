@@ -101,7 +101,7 @@ def test_center_crop_matches_torchvision(size):
 
 
 @requires_torchvision
-@pytest.mark.parametrize("padding", [3, (2, 5), (1, 2, 3, 4)])
+@pytest.mark.parametrize("padding", [3, (2, 5), (1, 2, 3, 4), (2, 1, -1, -2)])
 @pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric"])
 def test_pad_matches_torchvision(padding, mode):
     for ours_in, theirs_in in both_kinds(rgb_array(9, 11)):
@@ -410,3 +410,27 @@ def test_functional_ops_match_torchvision():
     theirs = tv_functional.erase(torch_tensor(arr, np.float32), 1, 2, 3, 4,
                                  torch.tensor(0.5))
     assert np.array_equal(erased.numpy(), theirs.numpy())
+
+
+@requires_torchvision
+def test_random_apply_choice_order_grayscale_and_to_pil():
+    arr = rgb_array()
+    pil = Image.fromarray(arr)
+    assert_close_images(T.RandomGrayscale(p=1.0)(pil), tv_transforms.Grayscale(3)(pil),
+                        tol_levels=0)
+    assert_close_images(T.RandomGrayscale(p=1.0)(ours_tensor(arr)),
+                        tv_transforms.Grayscale(3)(torch_tensor(arr)))
+    batch = T.RandomGrayscale(p=1.0).apply_batch(arr[None].repeat(3, 0))
+    assert_close_images(batch[1], tv_transforms.Grayscale(3)(pil))
+    assert T.RandomApply([T.CenterCrop(4)], p=0.0)(pil) is pil
+    assert T.RandomApply([T.CenterCrop(4)], p=1.0)(pil).size == (4, 4)
+    tc.manual_seed(0)
+    sizes = [T.RandomChoice([T.CenterCrop(2), T.CenterCrop(3)], p=[3, 1])(pil).size[0]
+             for _ in range(400)]
+    assert 0.65 < sizes.count(2) / 400 < 0.85
+    orders = {T.RandomOrder([T.CenterCrop(10), T.Resize(4)])(pil).size for _ in range(50)}
+    assert orders == {(4, 4), (10, 10)}     # crop then resize, or resize then pad-crop
+    tensor = T.ToTensor()(pil)
+    ours = T.ToPILImage()(tensor)
+    theirs = tv_transforms.ToPILImage()(tv_transforms.ToTensor()(pil))
+    assert ours.mode == theirs.mode and np.array_equal(np.asarray(ours), np.asarray(theirs))

@@ -10,13 +10,15 @@ follow torchvision's distributions, not its exact random numbers).
 """
 from . import array_ops, functional
 from ._base import (Compose, ConvertImageDtype, InterpolationMode, Lambda, Normalize,
-                    PILToTensor, ToTensor, Transform, supports_batches)
-from .color import ColorJitter, Grayscale, RandomErasing
+                    PILToTensor, RandomApply, RandomChoice, RandomOrder, ToPILImage, ToTensor,
+                    Transform, supports_batches)
+from .color import ColorJitter, Grayscale, RandomErasing, RandomGrayscale
 from .geometric import (CenterCrop, Pad, RandomCrop, RandomHorizontalFlip,
                         RandomResizedCrop, RandomRotation, RandomVerticalFlip, Resize)
 
 __all__ = ["Compose", "ToTensor", "PILToTensor", "ConvertImageDtype", "Normalize", "Lambda",
            "Resize", "CenterCrop", "Pad", "RandomCrop", "RandomHorizontalFlip",
            "RandomVerticalFlip", "RandomResizedCrop", "RandomRotation", "ColorJitter",
-           "Grayscale", "RandomErasing", "InterpolationMode", "Transform",
+           "Grayscale", "RandomErasing", "RandomGrayscale", "RandomApply", "RandomChoice",
+           "RandomOrder", "ToPILImage", "InterpolationMode", "Transform",
            "supports_batches", "functional", "array_ops"]

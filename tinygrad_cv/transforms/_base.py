@@ -344,3 +344,76 @@ def check_probability(p, name):
         raise ValueError(f"{name}: probability p should be a number between 0 and 1, "
                          f"got {p!r}")
     return float(p)
+
+
+class RandomApply:
+    """Apply the list of `transforms` (in order) with probability `p`, else nothing."""
+
+    def __init__(self, transforms, p=0.5):
+        self.transforms = list(transforms)
+        self.p = check_probability(p, "RandomApply")
+
+    def __call__(self, img):
+        if self.p < rng().random():
+            return img
+        for t in self.transforms:
+            img = t(img)
+        return img
+
+    supports_batches = False
+
+    def __repr__(self):
+        return f"RandomApply(p={self.p}, transforms={self.transforms!r})"
+
+
+class RandomChoice:
+    """Apply one of `transforms`, picked with probabilities `p` (uniform by default)."""
+
+    supports_batches = False
+
+    def __init__(self, transforms, p=None):
+        self.transforms = list(transforms)
+        if p is not None and len(p) != len(self.transforms):
+            raise ValueError(f"Length of p doesn't match the number of transforms: "
+                             f"{len(p)} != {len(self.transforms)}")
+        self.p = None if p is None else [float(v) / sum(p) for v in p]
+
+    def __call__(self, img):
+        k = int(rng().choice(len(self.transforms), p=self.p))
+        return self.transforms[k](img)
+
+    def __repr__(self):
+        return f"RandomChoice(transforms={self.transforms!r}, p={self.p})"
+
+
+class RandomOrder:
+    """Apply `transforms` in a random order."""
+
+    supports_batches = False
+
+    def __init__(self, transforms):
+        self.transforms = list(transforms)
+
+    def __call__(self, img):
+        for k in rng().permutation(len(self.transforms)).tolist():
+            img = self.transforms[k](img)
+        return img
+
+    def __repr__(self):
+        return f"RandomOrder(transforms={self.transforms!r})"
+
+
+class ToPILImage:
+    """A tensor CxHxW (floats scaled by 255) or an HxWxC array as a PIL image."""
+
+    supports_batches = False
+
+    def __init__(self, mode=None):
+        self.mode = mode
+
+    def __call__(self, pic):
+        from .functional import to_pil_image
+        return to_pil_image(pic, self.mode)
+
+    def __repr__(self):
+        return f"ToPILImage(mode={self.mode})"

@@ -193,3 +193,31 @@ class RandomErasing(Transform):
     def __repr__(self):
         return (f"RandomErasing(p={self.p}, scale={self.scale}, ratio={self.ratio}, "
                 f"value={self.value})")
+
+
+class RandomGrayscale(Transform):
+    """Grayscale with probability `p`, keeping the number of channels (as torchvision)."""
+
+    def __init__(self, p=0.1):
+        self.p = check_probability(p, "RandomGrayscale")
+
+    def on_pil(self, img):
+        if rng().random() < self.p:
+            return TF.to_grayscale(img, 3 if img.mode == "RGB" else 1)
+        return img
+
+    def on_array(self, chw):
+        if rng().random() < self.p:
+            return F.rgb_to_grayscale(chw, chw.shape[-3])
+        return chw.copy()
+
+    def on_batch(self, chw):
+        chosen = rng().random(chw.shape[0]) < self.p
+        out = chw.copy()
+        if chosen.any() and chw.shape[1] == 3:
+            idx = np.nonzero(chosen)[0]
+            out[idx] = F.rgb_to_grayscale(chw[idx], 3)
+        return out
+
+    def __repr__(self):
+        return f"RandomGrayscale(p={self.p})"
