@@ -18,8 +18,8 @@ Differences from `torch.utils.data.DataLoader`:
 """
 from __future__ import annotations
 
+import multiprocessing.util
 import numbers
-import weakref
 
 import numpy as np
 
@@ -160,7 +160,9 @@ class DataLoader:
                               base_seed, self.worker_init_fn, collate, self._auto_collation)
             if self.persistent_workers:
                 self._pool = pool
-                weakref.finalize(self, pool.shutdown)
+                # multiprocessing's own finalizer (not weakref.finalize): at exit it runs
+                # before the queues' semaphores are released, so none is reported leaked
+                multiprocessing.util.Finalize(self, pool.shutdown, exitpriority=10)
         self._epoch += 1
         tasks = (b.tolist() if isinstance(b, np.ndarray) else int(b)
                  for b in self._index_batches())
