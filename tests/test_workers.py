@@ -70,7 +70,10 @@ def wait_gone(pids, seconds=10.0):
 
 
 def shm_blocks():
-    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    """Python's shared memory blocks (named psm_*; other programs have their own)."""
+    if not os.path.isdir("/dev/shm"):
+        return set()
+    return {name for name in os.listdir("/dev/shm") if name.startswith("psm_")}
 
 
 def test_batches_in_order_through_shared_memory_and_no_leak_after_early_break():
