@@ -182,3 +182,22 @@ def test_train_folder_example_end_to_end(tmp_path):
     accuracy = example.main(["--data-dir", str(tmp_path / "demo"), "--epochs", "1",
                              "--image-size", "16", "--batch-size", "8", "--workers", "2"])
     assert 0.0 <= accuracy <= 1.0
+
+
+def test_image_folder_splits_for_the_command_line(tmp_path):
+    from tinygrad_cv.datasets import image_folder_splits
+    root = make_tree(tmp_path / "data")
+    train, val, classes = image_folder_splits(root, val_fraction=0.34, seed=1)
+    assert classes == ["Zebra", "cat", "dog"] and (len(train), len(val)) == (4, 2)
+    picked = sorted(train.indices.tolist() + val.indices.tolist())
+    assert picked == list(range(6))
+    again = image_folder_splits(root, val_fraction=0.34, seed=1)[1]
+    assert again.indices.tolist() == val.indices.tolist()
+    for split in ("train", "val"):
+        make_tree(tmp_path / "split" / split)
+    train, val, classes = image_folder_splits(tmp_path / "split")
+    assert len(train) == len(val) == 6 and classes == ["Zebra", "cat", "dog"]
+    (tmp_path / "split" / "val" / "extra").mkdir()
+    write_image(tmp_path / "split" / "val" / "extra" / "e.png", (1, 1, 1))
+    with pytest.raises(ValueError, match="same class folders"):
+        image_folder_splits(tmp_path / "split")

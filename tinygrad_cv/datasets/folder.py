@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 
-from ..data.dataset import Dataset
+import numpy as np
+
+from ..data.dataset import Dataset, Subset
 from .images import default_loader
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -164,3 +166,35 @@ class ImageFolder(DatasetFolder):
                          transform=transform, target_transform=target_transform,
                          is_valid_file=is_valid_file, allow_empty=allow_empty)
         self.imgs = self.samples
+
+
+def image_folder_splits(root, train_transform=None, val_transform=None, val_fraction=0.2,
+                        seed=0):
+    """`(train, val, classes)` from a folder of images, for `train --dataset folder`.
+
+    With `root/train/` and `root/val/` folders (each holding the same class folders)
+    those are the splits; otherwise `root` holds the class folders and a seeded random
+    `val_fraction` of its files (at least one) is held out, the same files seen through
+    `train_transform` for training and `val_transform` for validation. An error names
+    the folders when the class folders of train/ and val/ differ.
+    """
+    root = os.path.expanduser(os.fspath(root))
+    train_dir, val_dir = os.path.join(root, "train"), os.path.join(root, "val")
+    if os.path.isdir(train_dir) and os.path.isdir(val_dir):
+        train = ImageFolder(train_dir, transform=train_transform)
+        val = ImageFolder(val_dir, transform=val_transform)
+        if val.classes != train.classes:
+            raise ValueError(f"{train_dir} and {val_dir} must hold the same class folders, "
+                             f"got {train.classes} and {val.classes}")
+        return train, val, train.classes
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"image_folder_splits: val_fraction must be between 0 and 1, got "
+                         f"{val_fraction}")
+    augmented = ImageFolder(root, transform=train_transform)
+    plain = ImageFolder(root, transform=val_transform)
+    if len(plain) < 2:
+        raise ValueError(f"{root}: {len(plain)} image(s) cannot be split into training and "
+                         "validation sets")
+    order = np.random.default_rng(seed).permutation(len(plain))
+    n_val = min(max(1, int(round(val_fraction * len(plain)))), len(plain) - 1)
+    return Subset(augmented, order[n_val:]), Subset(plain, order[:n_val]), plain.classes
