@@ -12,10 +12,10 @@ import pytest
 
 import tinygrad_cv as tc
 from tinygrad_cv import transforms as T
+from tests.helpers import torch
 from tests.torchvision_oracle import requires_torchvision, tv_functional, tv_transforms
 
 Image = pytest.importorskip("PIL.Image")
-torch = pytest.importorskip("torch")
 
 
 def rgb_array(h=23, w=31, seed=0):
