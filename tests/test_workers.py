@@ -150,11 +150,17 @@ def test_persistent_workers_live_across_epochs_and_stop_with_the_loader():
     assert wait_gone(pids)
 
 
-def test_in_memory_datasets_never_start_workers():
+def test_in_memory_datasets_never_start_workers(monkeypatch):
+    import tinygrad_cv.data.dataloader as dataloader_module
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started for an in-memory dataset")
+    monkeypatch.setattr(dataloader_module, "WorkerPool", no_pool)
     ds = TensorDataset(tc.Tensor(np.arange(10, dtype=np.int64)))
-    loader = DataLoader(ds, batch_size=4, num_workers=2)
-    assert [b[0].numpy().tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert loader._pool is None
+    for batch_size in (4, None):
+        loader = DataLoader(ds, batch_size=batch_size, num_workers=2, shuffle=True, seed=0)
+        got = [b[0].numpy().tolist() for b in loader]
+        assert sorted(np.concatenate(got).tolist() if batch_size else got) == list(range(10))
 
 
 def test_unpicklable_collate_fn_is_a_clear_error():
