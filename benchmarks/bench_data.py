@@ -102,6 +102,59 @@ def resnet20_step_seconds(steps=3):
     return statistics.median(times[1:])
 
 
+def process_cpu_seconds(pid):
+    """User + system CPU seconds of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_accounting(serial_loader, worker_loader):
+    """CPU seconds of one epoch: serially, and in the main process + the workers."""
+    start = time.process_time()
+    epoch_seconds(serial_loader)
+    serial = time.process_time() - start
+    pids = worker_loader._pool.pids
+    before = [process_cpu_seconds(p) for p in pids]
+    start = time.process_time()
+    epoch_seconds(worker_loader)
+    main = time.process_time() - start
+    after = [process_cpu_seconds(p) for p in pids]
+    if None in before or None in after:
+        return serial, main, None
+    return serial, main, sum(a - b for a, b in zip(after, before))
+
+
+def serial_epoch_in_process(root, batch_size):
+    """Seconds of one serial epoch over `root` (run in a separate process)."""
+    tc.set_num_threads(1)
+    ds = ImageFolder(root, transform=make_transform())
+    loader = DataLoader(ds, batch_size=batch_size)
+    epoch_seconds(loader)
+    return epoch_seconds(loader)[0]
+
+
+def machine_ceiling(root, batch_size):
+    """Throughput of two independent serial loaders running at once over one alone: what
+    two processes can get from this machine now (2.0 on two idle cores)."""
+    import concurrent.futures
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        alone = pool.submit(serial_epoch_in_process, root, batch_size).result()
+        pair = [pool.submit(serial_epoch_in_process, root, batch_size) for _ in range(2)]
+        together = max(f.result() for f in pair)
+    return 2 * alone / together
+
+
+def make_transform():
+    return T.Compose([T.Resize(160), T.CenterCrop(128), T.ToTensor(),
+                      T.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))])
+
+
 def epoch_seconds(loader):
     start = time.perf_counter()
     n = 0
@@ -141,9 +194,7 @@ def folder_benchmark(args):
     root = tempfile.mkdtemp(prefix="bench_data_")
     try:
         write_jpegs(root, args.images)
-        transform = T.Compose([T.Resize(160), T.CenterCrop(128), T.ToTensor(),
-                               T.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))])
-        ds = ImageFolder(root, transform=transform)
+        ds = ImageFolder(root, transform=make_transform())
 
         def loader(workers, persistent=False):
             return DataLoader(ds, batch_size=args.batch_size, num_workers=workers,
@@ -170,6 +221,16 @@ def folder_benchmark(args):
             print(f"  {args.workers} workers, {label + ':':21s}{best[name]:.3f} "
                   f"({median[name]:.3f}) s/epoch, speed-up {best['serial'] / best[name]:.2f}x "
                   f"({median['serial'] / median[name]:.2f}x)")
+        serial_cpu, main_cpu, workers_cpu = cpu_accounting(setups["serial"], setups["warm"])
+        if workers_cpu is not None:
+            total = main_cpu + workers_cpu
+            print(f"  CPU seconds per epoch: {serial_cpu:.2f} in one process; with workers "
+                  f"{main_cpu:.2f} (main) + {workers_cpu:.2f} (workers) = {total:.2f}; on "
+                  f"{args.workers} idle cores that bounds the speed-up by "
+                  f"{serial_cpu / max(total / args.workers, main_cpu):.2f}x (an estimate)")
+        print(f"  two independent 0-worker loaders at once: "
+              f"{machine_ceiling(root, args.batch_size):.2f}x the throughput of one (the "
+              "ceiling two processes get from this machine now)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     load = os.getloadavg()[0]
