@@ -76,8 +76,9 @@ def pil_filter(name):
 class Layout:
     """How an input maps to a (..., C, H, W) array and back."""
 
-    def __init__(self, kind, device=None, squeeze=False, pil_mode=None):
+    def __init__(self, kind, device=None, squeeze=False, pil_mode=None, palette=None):
         self.kind, self.device, self.squeeze, self.pil_mode = kind, device, squeeze, pil_mode
+        self.palette = palette                      # a "P" image's palette, kept
 
     def restore(self, chw):
         if self.kind == "tensor":
@@ -89,6 +90,10 @@ class Layout:
         hwc = xp.ascontiguousarray(hwc)
         if self.kind == "pil":
             from PIL import Image
+            if self.pil_mode == "P" and hwc.ndim == 2 and hwc.dtype == np.uint8:
+                image = Image.fromarray(hwc, mode="P")
+                image.putpalette(self.palette)
+                return image
             mode = self.pil_mode if self.pil_mode in ("L", "RGB", "RGBA", "F", "I") else None
             if hwc.ndim == 3 and hwc.shape[-1] == 3:
                 mode = "RGB" if hwc.dtype == np.uint8 else mode
@@ -112,14 +117,16 @@ def to_chw(img, batch, name):
         if img.mode == "1":
             arr = arr.astype(np.uint8) * 255
         kind, mode = "pil", img.mode
+        palette = img.getpalette() if img.mode == "P" else None
     elif is_device_array(img):
-        arr, kind, mode = img, "array", None
+        arr, kind, mode, palette = img, "array", None, None
     else:
         raise TypeError(f"{name}: expected a PIL image, a Tensor or a NumPy/CuPy array, "
                         f"got {type(img).__name__}")
     base = 3 if batch else 2
     if arr.ndim == base:
-        return arr[..., None, :, :], Layout(kind, squeeze=True, pil_mode=mode)
+        return arr[..., None, :, :], Layout(kind, squeeze=True, pil_mode=mode,
+                                            palette=palette)
     if arr.ndim == base + 1:
         return xp_of(arr).moveaxis(arr, -1, -3), Layout(kind, pil_mode=mode)
     raise ValueError(f"{name}: expected an image H x W or H x W x C"
