@@ -4,8 +4,11 @@ A transform takes what torchvision's take: a PIL image, or a tensor image (..., 
 (our Tensor); a NumPy/CuPy array is read as a PIL-style image, H x W or H x W x C.
 `t.apply_batch(batch)` transforms a whole batch at once: a Tensor (N, C, H, W) or an
 array (N, H, W) / (N, H, W, C) as in-memory datasets hold their images (uint8 as
-stored); random transforms draw each sample's parameters separately. Outputs have the
-kind and layout of the input. Transforms are preprocessing: no gradient is recorded.
+stored); random transforms draw each sample's parameters separately. Arrays follow
+torchvision's tensor semantics, so a batched Resize or ColorJitter may differ by a
+rounding step from the same transform on each sample's PIL image (where Pillow
+computes). Outputs have the kind and layout of the input. Transforms are
+preprocessing: no gradient is recorded.
 """
 from __future__ import annotations
 
