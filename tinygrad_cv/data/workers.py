@@ -16,8 +16,10 @@ has imported NumPy, Numba, Pillow and tinygrad_cv once, so starting a worker is 
 started with this copy's folder first on PYTHONPATH, and each worker checks that it
 runs the caller's copy of tinygrad_cv). The cost, as with
 spawn: the dataset, `collate_fn` and `worker_init_fn` are pickled into the workers
-(they must be defined at module level, not lambdas) and the main script needs an
-`if __name__ == "__main__":` guard. `multiprocessing_context="fork"` opts back in.
+(they must be defined at module level, not lambdas; each new pool pickles the dataset
+again, so `persistent_workers=True` pays that once for a large one) and the main
+script needs an `if __name__ == "__main__":` guard. `multiprocessing_context="fork"`
+opts back in.
 
 Seeding, as torch: each iterator draws `base_seed` from the loader's generator; worker k
 seeds Python's `random` and `tc.manual_seed` with `base_seed + k`, and NumPy's legacy
