@@ -3,6 +3,7 @@ keywords, checked against torch.utils.data where it defines the result."""
 from __future__ import annotations
 
 import collections
+import warnings
 
 import numpy as np
 import pytest
@@ -109,9 +110,14 @@ def test_distributed_sampler_shuffles_with_seed_plus_epoch():
 @pytest.mark.parametrize("n,fractions", [(11, [0.3, 0.3, 0.4]), (10, [0.5, 0.5]),
                                          (7, [0.1, 0.2, 0.7]), (5, [1.0]), (3, [0.25] * 4)])
 def test_random_split_fractions_round_as_torch(n, fractions):
-    ours = [len(p) for p in random_split(range_dataset(n), fractions, generator=0)]
-    theirs = [len(p) for p in torch.utils.data.random_split(list(range(n)), fractions)]
+    with warnings.catch_warnings(record=True) as ours_warned:
+        warnings.simplefilter("always")
+        ours = [len(p) for p in random_split(range_dataset(n), fractions, generator=0)]
+    with warnings.catch_warnings(record=True) as theirs_warned:
+        warnings.simplefilter("always")
+        theirs = [len(p) for p in torch.utils.data.random_split(list(range(n)), fractions)]
     assert ours == theirs
+    assert [str(w.message) for w in ours_warned] == [str(w.message) for w in theirs_warned]
 
 
 def test_random_split_counts_and_errors():

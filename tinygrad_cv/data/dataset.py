@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import warnings
 
 import numpy as np
 
@@ -103,6 +104,10 @@ def random_split(dataset, lengths, generator=None):
         counts = [int(math.floor(total * frac)) for frac in lengths]
         for i in range(total - sum(counts)):
             counts[i % len(counts)] += 1
+        for i, n in enumerate(counts):
+            if n == 0:
+                warnings.warn(f"Length of split at index {i} is 0. This might result in an "
+                              "empty dataset.")
         lengths = counts
     if any(n < 0 or int(n) != n for n in lengths) or sum(lengths) != total:
         raise ValueError(f"random_split: lengths {lengths} must be non-negative integers that "
