@@ -298,6 +298,16 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     return _embedding(input, weight, padding_idx)
 
 
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    from ..ops.grid_sample import grid_sample as _grid_sample
+    return _grid_sample(input, grid, mode, padding_mode, align_corners)
+
+
+def affine_grid(theta, size, align_corners=None):
+    from ..ops.grid_sample import affine_grid as _affine_grid
+    return _affine_grid(theta, size, align_corners)
+
+
 def one_hot(tensor, num_classes=-1):
     """int64 one-hot encoding along a new last dim (no gradient), as torch."""
     _require_tensor("one_hot", tensor)
@@ -341,7 +351,7 @@ __all__ = [
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
     "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div",
     "flatten", "pad", "normalize", "cosine_similarity", "pairwise_distance", "one_hot",
-    "embedding",
+    "embedding", "grid_sample", "affine_grid",
     "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
     "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "dropout2d",
     "layer_norm", "group_norm", "instance_norm",
