@@ -34,7 +34,7 @@ from . import nn, optim                                      # noqa: E402  (need
 from . import data, datasets, models, transforms             # noqa: E402
 from . import jit, linalg, utils                             # noqa: E402
 from .serialization import load, save                       # noqa: E402
-from .tensor_functions import (all, amax, amin, any, bmm, broadcast_to, ceil,  # noqa: E402
+from .tensor_functions import (_assert, all, amax, amin, any, bmm, broadcast_to, ceil,  # noqa: E402
                                clamp_max, clamp_min, cos, expm1, floor, isfinite, isinf,
                                isnan, log1p, log2, log10, masked_fill, mm, norm, reciprocal,
                                round, rsqrt, sign, sin, square, trunc)

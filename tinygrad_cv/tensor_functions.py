@@ -113,3 +113,9 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 def broadcast_to(input, size):
     """`torch.broadcast_to`: `input.expand(size)`."""
     return input.expand(*size)
+
+
+def _assert(condition, message):
+    """`torch._assert` (torchvision's models call it): AssertionError when false."""
+    if not bool(condition):
+        raise AssertionError(message)
