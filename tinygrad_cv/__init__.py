@@ -20,6 +20,7 @@ from .tensor import (allclose, as_tensor, bernoulli, empty_like, is_tensor, iscl
                      numel, randperm)
 from .ops.elementwise import (abs, clamp, exp, log, maximum, minimum, relu, sigmoid, sqrt,
                               tanh, where)
+from .ops.linalg import einsum
 from .ops.matmul import matmul
 from .ops.sorting import argsort, cumsum, gather, sort, topk
 from .ops.movement import (cat, flatten, index_select, pad, permute, reshape, squeeze,
