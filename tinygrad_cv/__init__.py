@@ -33,7 +33,8 @@ from .random import initial_seed, manual_seed
 from .threads import get_num_threads, set_num_threads
 from . import nn, optim                                      # noqa: E402  (need Tensor)
 from . import data, datasets, models, transforms             # noqa: E402
-from . import jit, linalg, utils                             # noqa: E402
+from . import amp, backends, jit, linalg, utils              # noqa: E402
+from .amp import autocast                                    # noqa: E402
 from .serialization import load, save                       # noqa: E402
 from .tensor_functions import (_assert, all, amax, amin, any, bmm, broadcast_to, ceil,  # noqa: E402
                                clamp_max, clamp_min, cos, expm1, floor, isfinite, isinf,
