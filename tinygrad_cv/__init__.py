@@ -23,10 +23,10 @@ from .ops.elementwise import (abs, clamp, exp, log, maximum, minimum, relu, sigm
 from .ops.linalg import einsum
 from .ops.matmul import matmul
 from .ops.sorting import argsort, cumsum, gather, sort, topk
-from .ops.movement import (cat, flatten, index_select, pad, permute, reshape, squeeze,
-                           stack, transpose, unsqueeze)
-from .ops.movement import (chunk, flip, meshgrid, narrow, repeat, roll, split, tile, tril, triu,
-                           unbind)
+from .ops.arrange import cat, flip, meshgrid, pad, repeat, roll, stack, tile, tril, triu, unbind
+from .ops.indexing import index_select
+from .ops.movement import (chunk, flatten, narrow, permute, reshape, split, squeeze, transpose,
+                           unsqueeze)
 from .ops.reduce import (argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax,
                          std, sum, var)
 from .random import initial_seed, manual_seed

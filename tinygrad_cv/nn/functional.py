@@ -11,7 +11,7 @@ from ..ops import conv_transpose as _conv_t
 from ..ops import elementwise as _ew
 from ..ops import matmul as _mm
 from ..ops import pool as _pool
-from ..ops import movement as _mv
+from ..ops import arrange as _ar
 from ..ops import reduce as _red
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss,  # noqa: F401
                         nll_loss)
@@ -335,17 +335,17 @@ def one_hot(tensor, num_classes=-1):
 
 def pixel_shuffle(input, upscale_factor):
     _require_tensor("pixel_shuffle", input)
-    return _mv.pixel_shuffle(input, upscale_factor)
+    return _ar.pixel_shuffle(input, upscale_factor)
 
 
 def pixel_unshuffle(input, downscale_factor):
     _require_tensor("pixel_unshuffle", input)
-    return _mv.pixel_unshuffle(input, downscale_factor)
+    return _ar.pixel_unshuffle(input, downscale_factor)
 
 
 def channel_shuffle(input, groups):
     _require_tensor("channel_shuffle", input)
-    return _mv.channel_shuffle(input, groups)
+    return _ar.channel_shuffle(input, groups)
 
 
 __all__ = [
