@@ -1,0 +1,610 @@
+"""ONNX export (tinygrad_cv.onnx): every model, layer and port model exported with a
+dynamic batch axis passes onnx.checker and runs in onnxruntime to our outputs (within
+1e-5 of their scale) at two batch sizes; weights round-trip; what cannot be exported is
+an error naming the op and its layer."""
+from __future__ import annotations
+
+import inspect
+import io
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import tinygrad_cv as tc
+from tinygrad_cv import models, nn
+from tinygrad_cv.nn import functional as F
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed "
+                           "(pip install -e '.[onnx]')")
+ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed "
+                          "(pip install -e '.[onnx]')")
+
+from tinygrad_cv.onnx import ExportError, export  # noqa: E402
+
+TOL = 1e-5
+DYNAMIC = {"input": {0: "batch"}}
+
+
+def _randomize_batch_norms(model, seed=0):
+    """Non-trivial running statistics and affine parameters, so eval-mode BN is tested."""
+    rng = np.random.default_rng(seed)
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            c = m.num_features
+            if m.running_mean is not None:
+                m.running_mean.data[...] = rng.standard_normal(c) * 0.1
+                m.running_var.data[...] = rng.uniform(0.5, 1.5, c)
+            if m.weight is not None:
+                m.weight.data[...] = rng.uniform(0.5, 1.5, c)
+                m.bias.data[...] = rng.standard_normal(c) * 0.1
+    return model
+
+
+def to_onnx(model, x, **kwargs):
+    buf = io.BytesIO()
+    kwargs.setdefault("dynamic_axes", DYNAMIC)
+    export(model, x, buf, **kwargs)
+    proto = onnx.load_from_string(buf.getvalue())
+    onnx.checker.check_model(proto, full_check=True)
+    return proto, buf.getvalue()
+
+
+def session(data):
+    return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+
+
+def assert_close(ours, theirs, what):
+    assert ours.shape == theirs.shape, (what, ours.shape, theirs.shape)
+    scale = max(float(np.abs(ours).max()) if ours.size else 0.0, 1e-3)
+    err = float(np.abs(ours - theirs).max()) if ours.size else 0.0
+    assert err <= TOL * scale, f"{what}: max error {err:.3g} at scale {scale:.3g}"
+
+
+def check_model(model, shape, batches=(2, 3), seed=0, dtype=np.float32):
+    """Export with a dynamic batch axis at batch batches[0]; compare at every batch."""
+    model.eval()
+    rng = np.random.default_rng(seed)
+    x = tc.Tensor(rng.standard_normal((batches[0],) + tuple(shape)).astype(dtype), dtype=dtype)
+    proto, data = to_onnx(model, x)
+    sess = session(data)
+    for n in batches:
+        xi = rng.standard_normal((n,) + tuple(shape)).astype(dtype)
+        with tc.no_grad():
+            ours = model(tc.Tensor(xi, dtype=dtype))
+        ours = ours if isinstance(ours, (tuple, list)) else (ours,)
+        theirs = sess.run(None, {"input": xi})
+        assert len(theirs) == len(ours)
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            assert_close(a.numpy(), b, f"{type(model).__name__} output {i} at batch {n}")
+    return proto
+
+
+# ----------------------------------------------------------------------------- bundled models
+
+def _model_classes():
+    return sorted({obj for _, obj in inspect.getmembers(models, inspect.isclass)
+                   if issubclass(obj, nn.Module)} |
+                  {obj for mod in (models.lenet, models.mlp, models.mnist_cnn)
+                   for _, obj in inspect.getmembers(mod, inspect.isclass)
+                   if issubclass(obj, nn.Module) and obj.__module__ == mod.__name__},
+                  key=lambda c: c.__name__)
+
+
+def _extra_model_classes():
+    """Models in tinygrad_cv.models' own modules (resnet, vgg, mobilenet) when present."""
+    import importlib
+    import pkgutil
+    found = []
+    for info in pkgutil.iter_modules(models.__path__):
+        mod = importlib.import_module(f"tinygrad_cv.models.{info.name}")
+        for _, obj in inspect.getmembers(mod, inspect.isclass):
+            if issubclass(obj, nn.Module) and obj.__module__ == mod.__name__:
+                found.append(obj)
+    return found
+
+
+MODEL_INPUTS = {"MLP": (1, 28, 28), "LeNet5": (1, 28, 28), "MnistCNN": (1, 28, 28),
+                "ResNet20": (3, 32, 32), "VGG11BN": (3, 32, 32), "MobileNetV2": (3, 32, 32)}
+BLOCKS = {"BasicBlock": ((16, 32, 2), (16, 8, 8)),
+          "InvertedResidual": ((16, 16, 6, 1), (16, 8, 8))}
+
+
+def _all_models():
+    seen = {}
+    for cls in _model_classes() + _extra_model_classes():
+        seen.setdefault(cls.__name__, cls)
+    return [seen[k] for k in sorted(seen)]
+
+
+@pytest.mark.parametrize("cls", _all_models(), ids=lambda c: c.__name__)
+def test_every_model_exports_and_matches(cls):
+    if cls.__name__ == "InvertedResidual" or cls.__name__ == "MobileNetV2":
+        if not hasattr(F, "relu6"):
+            pytest.skip("F.relu6 (coverage branch) is not on this checkout yet")
+    tc.manual_seed(0)
+    if cls.__name__ in BLOCKS:
+        ctor, shape = BLOCKS[cls.__name__]
+        model = cls(*ctor)
+    else:
+        assert cls.__name__ in MODEL_INPUTS, f"add an input shape for the new model {cls}"
+        model, shape = cls(), MODEL_INPUTS[cls.__name__]
+    check_model(_randomize_batch_norms(model), shape)
+
+
+def test_mnist_cnn_graph_uses_flatten_and_gemm_and_a_symbolic_batch():
+    tc.manual_seed(0)
+    proto = check_model(models.MnistCNN(), (1, 28, 28))
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops == ["Conv", "Relu", "Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Relu",
+                   "Gemm", "LogSoftmax"]
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [1, 28, 28]
+    out_dims = proto.graph.output[0].type.tensor_type.shape.dim
+    assert out_dims[0].dim_param == "batch" and out_dims[1].dim_value == 10
+
+
+def test_non_module_model_is_rejected():
+    with pytest.raises(TypeError, match="nn.Module"):
+        export(models.Perceptron(), tc.zeros(2, 784), io.BytesIO())
+
+
+# ----------------------------------------------------------------------------- layers alone
+
+LAYERS = [
+    ("linear", lambda: nn.Linear(6, 5), (6,)),
+    ("linear_no_bias_3d", lambda: nn.Linear(6, 5, bias=False), (4, 6)),
+    ("conv", lambda: nn.Conv2d(3, 4, 3), (3, 9, 9)),
+    ("conv_stride_pad", lambda: nn.Conv2d(3, 4, 3, stride=2, padding=1), (3, 10, 9)),
+    ("conv_dilation_groups", lambda: nn.Conv2d(4, 6, 3, padding=2, dilation=2, groups=2,
+                                               bias=False), (4, 9, 9)),
+    ("conv_depthwise", lambda: nn.Conv2d(4, 4, 3, padding=1, groups=4), (4, 7, 7)),
+    ("conv_same_even_kernel", lambda: nn.Conv2d(2, 3, 4, padding="same"), (2, 7, 7)),
+    ("conv_rect", lambda: nn.Conv2d(2, 3, (1, 3), stride=(2, 1), padding=(0, 1)), (2, 7, 6)),
+    ("conv_reflect", lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect"), (2, 6, 6)),
+    ("conv_replicate", lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="replicate"),
+     (2, 6, 6)),
+    ("conv_circular", lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"),
+     (2, 6, 6)),
+    ("conv_transpose", lambda: nn.ConvTranspose2d(4, 3, 2, stride=2), (4, 5, 5)),
+    ("conv_transpose_pads", lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1,
+                                                       output_padding=1, groups=2),
+     (4, 5, 6)),
+    ("conv_transpose_dilation", lambda: nn.ConvTranspose2d(2, 3, 3, dilation=2, bias=False),
+     (2, 4, 4)),
+    ("maxpool", lambda: nn.MaxPool2d(2), (3, 8, 8)),
+    ("maxpool_stride_pad", lambda: nn.MaxPool2d(3, stride=2, padding=1), (2, 9, 8)),
+    ("maxpool_ceil", lambda: nn.MaxPool2d(3, stride=2, ceil_mode=True), (2, 8, 8)),
+    ("maxpool_ceil_pad", lambda: nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
+     (2, 8, 9)),
+    ("maxpool_dilation", lambda: nn.MaxPool2d(2, stride=1, dilation=2), (2, 7, 7)),
+    ("avgpool", lambda: nn.AvgPool2d(2), (3, 8, 8)),
+    ("avgpool_pad", lambda: nn.AvgPool2d(3, stride=2, padding=1), (2, 9, 8)),
+    ("avgpool_pad_exclude", lambda: nn.AvgPool2d(3, stride=2, padding=1,
+                                                 count_include_pad=False), (2, 9, 8)),
+    ("avgpool_ceil", lambda: nn.AvgPool2d(3, stride=2, ceil_mode=True), (2, 8, 8)),
+    ("avgpool_ceil_pad", lambda: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True),
+     (2, 8, 8)),
+    ("avgpool_ceil_pad_exclude", lambda: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True,
+                                                      count_include_pad=False), (2, 8, 8)),
+    ("avgpool_divisor", lambda: nn.AvgPool2d(2, divisor_override=3), (2, 6, 6)),
+    ("adaptive_avg_global", lambda: nn.AdaptiveAvgPool2d(1), (3, 5, 7)),
+    ("adaptive_avg_even", lambda: nn.AdaptiveAvgPool2d((2, 3)), (3, 6, 9)),
+    ("adaptive_avg_uneven", lambda: nn.AdaptiveAvgPool2d((3, 4)), (2, 7, 9)),
+    ("adaptive_max_global", lambda: nn.AdaptiveMaxPool2d(1), (3, 5, 7)),
+    ("adaptive_max_even", lambda: nn.AdaptiveMaxPool2d(2), (3, 6, 4)),
+    ("batchnorm2d", lambda: nn.BatchNorm2d(3), (3, 4, 4)),
+    ("batchnorm2d_no_affine", lambda: nn.BatchNorm2d(3, affine=False), (3, 4, 4)),
+    ("batchnorm2d_batch_stats", lambda: nn.BatchNorm2d(3, track_running_stats=False),
+     (3, 4, 4)),
+    ("batchnorm1d", lambda: nn.BatchNorm1d(5), (5,)),
+    ("batchnorm1d_3d", lambda: nn.BatchNorm1d(4, eps=1e-3), (4, 6)),
+    ("dropout", lambda: nn.Dropout(0.5), (7,)),
+    ("relu", lambda: nn.ReLU(), (3, 4)),
+    ("leaky_relu", lambda: nn.LeakyReLU(0.2), (3, 4)),
+    ("sigmoid", lambda: nn.Sigmoid(), (3, 4)),
+    ("tanh", lambda: nn.Tanh(), (3, 4)),
+    ("softmax", lambda: nn.Softmax(dim=1), (5,)),
+    ("softmax_last", lambda: nn.Softmax(dim=-1), (3, 5)),
+    ("log_softmax", lambda: nn.LogSoftmax(dim=1), (5, 2)),
+    ("flatten", lambda: nn.Flatten(), (2, 3, 4)),
+    ("flatten_partial", lambda: nn.Flatten(2), (2, 3, 4)),
+    ("unflatten", lambda: nn.Unflatten(1, (2, 3)), (6,)),
+    ("identity", lambda: nn.Identity(), (3,)),
+    ("sequential", lambda: nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)), (4,)),
+]
+
+
+@pytest.mark.parametrize("name,make,shape", LAYERS, ids=[c[0] for c in LAYERS])
+def test_every_layer_exports_and_matches(name, make, shape):
+    tc.manual_seed(1)
+    check_model(_randomize_batch_norms(make(), seed=1), shape)
+
+
+def test_every_layer_of_nn_is_covered_or_declared_unexportable():
+    """A new layer in nn must get a line in LAYERS (or be a loss / container)."""
+    covered = {type(make()).__name__ for _, make, _ in LAYERS}
+    not_layers = {"Module", "Parameter", "ModuleList", "ModuleDict", "CrossEntropyLoss",
+                  "NLLLoss", "MSELoss", "BCEWithLogitsLoss"}
+    missing = [n for n in nn.__all__ if isinstance(getattr(nn, n), type) and
+               issubclass(getattr(nn, n), nn.Module) and n not in covered | not_layers]
+    assert not missing, f"layers without an ONNX export test: {missing}"
+
+
+# ----------------------------------------------------------------------------- functional ops
+
+class Fn(nn.Module):
+    """A forward from a lambda, for functional ops."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+FUNCTIONS = [
+    ("arith_scalars", lambda x: (x * 2.0 + 1.0) / 3.0 - x, (3, 4)),
+    ("rsub_rdiv", lambda x: 1.0 - 2.0 / (x.abs() + 1.0), (3, 4)),
+    ("pow_exp_log_sqrt", lambda x: (x ** 2 + 1.0).sqrt().log() + (-x).exp() * 0.1, (3, 4)),
+    ("pow_tensor", lambda x: (x.abs() + 0.5) ** (x * 0.1), (3, 4)),
+    ("clamp", lambda x: x.clamp(-0.5, 0.7) + x.clamp(min=0.1) + x.clamp(max=0.2), (3, 4)),
+    ("max_min", lambda x: tc.maximum(x, x * 0.5) - tc.minimum(x, 0.1 * x), (3, 4)),
+    ("matmul", lambda x: x @ x.transpose(1, 2), (3, 4)),
+    ("permute", lambda x: x.permute(0, 2, 3, 1).reshape(x.shape[0], -1), (2, 3, 4)),
+    ("view_merge_batch", lambda x: x.reshape(-1, 4) * 2.0, (3, 4)),
+    ("view_split", lambda x: x.view(x.shape[0], 2, 6).sum(dim=2), (12,)),
+    ("squeeze_unsqueeze", lambda x: x.unsqueeze(1).unsqueeze(-1).squeeze(-1), (3, 4)),
+    ("expand", lambda x: x.mean(dim=1, keepdim=True).expand(-1, 5, 4) + x, (5, 4)),
+    ("cat", lambda x: tc.cat([x, x * 2.0, x[:, :1]], dim=1), (3, 4)),
+    ("stack", lambda x: tc.stack([x, -x], dim=1), (3,)),
+    ("slice", lambda x: x[:, 1:3, ::2] + x[:, :2, -3:] + x[:, 2:, 1::2][..., :1], (4, 5)),
+    ("int_index", lambda x: x[:, 0] * x[:, -1, None], (3, 4)),
+    ("ellipsis", lambda x: x[..., 1:] - x[..., :-1], (3, 4)),
+    ("pad_constant", lambda x: F.pad(x, (1, 2, 0, 1), value=0.5), (2, 3, 3)),
+    ("pad_crop", lambda x: F.pad(x, (-1, 1, 1, -1)), (2, 4, 4)),
+    ("pad_reflect", lambda x: F.pad(x, (2, 1, 1, 2), mode="reflect"), (2, 4, 4)),
+    ("reductions", lambda x: x.sum(dim=1) + x.mean(dim=(1, 2)).unsqueeze(1) * 0 +
+     x.var(dim=2).sum(dim=1, keepdim=True), (3, 4)),
+    ("std_unbiased", lambda x: x.std(dim=-1, keepdim=True) + x, (3, 5)),
+    ("max_dim", lambda x: x.max(dim=1)[0] - x.min(dim=-1)[0].sum(dim=1, keepdim=True),
+     (4, 5)),
+    ("logsumexp", lambda x: x.logsumexp(dim=1), (4, 5)),
+    ("softmax_functional", lambda x: F.softmax(x, dim=1) + F.log_softmax(x, dim=-1), (4, 5)),
+    ("where_tensor_cast", lambda x: (x * 3.0).double().float() + 1, (3,)),
+    ("mean_all_batch", lambda x: x - x.mean(), (3,)),
+]
+
+
+@pytest.mark.parametrize("name,fn,shape", FUNCTIONS, ids=[c[0] for c in FUNCTIONS])
+def test_functional_ops_export_and_match(name, fn, shape):
+    check_model(Fn(fn), shape)
+
+
+def test_float64_model_exports_in_float64():
+    """(onnxruntime's CPU Conv has no float64 kernel, so the model is dense.)"""
+    tc.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.Tanh(), nn.Linear(5, 2),
+                          nn.LogSoftmax(dim=1)).double()
+    proto = check_model(model, (3, 4), dtype=np.float64)
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+
+
+def test_unbatched_conv_and_pool_inputs():
+    tc.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.MaxPool2d(2),
+                          nn.ConvTranspose2d(3, 2, 2, stride=2), nn.AvgPool2d(2))
+    model.eval()
+    x = tc.Tensor(np.random.default_rng(0).standard_normal((2, 6, 6)).astype(np.float32))
+    _, data = to_onnx(model, x, dynamic_axes=None)
+    with tc.no_grad():
+        ours = model(x).numpy()
+    assert_close(ours, session(data).run(None, {"input": x.numpy()})[0], "unbatched")
+
+
+def test_fixed_batch_export_has_static_shapes():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Flatten(0))
+    _, data = to_onnx(model, tc.ones(2, 4), dynamic_axes=None)
+    proto = onnx.load_from_string(data)
+    assert [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == [2, 4]
+    assert [d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim] == [6]
+
+
+# ----------------------------------------------------------------------------- port models
+
+class BasicBlock(nn.Module):
+    """torchvision's ResNet BasicBlock, with a 1x1 projection shortcut when needed."""
+
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or in_planes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False),
+                                            nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+class TinyResNet(nn.Module):
+    def __init__(self, num_classes=5):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
+                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        self.layer1 = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 8))
+        self.layer2 = nn.Sequential(BasicBlock(8, 16, 2), BasicBlock(16, 16))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(16, num_classes)
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.stem(x)))
+        x = tc.flatten(self.avgpool(x), 1) if hasattr(tc, "flatten") else \
+            self.avgpool(x).flatten(1)
+        return self.fc(x)
+
+
+class VGGBlockNet(nn.Module):
+    """VGG-BN: conv-BN-ReLU twice, max-pool, then a classifier with dropout."""
+
+    def __init__(self):
+        super().__init__()
+        layers, c = [], 3
+        for v in (8, 8, "M", 16, 16, "M"):
+            if v == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                layers += [nn.Conv2d(c, v, kernel_size=3, padding=1), nn.BatchNorm2d(v),
+                           nn.ReLU(inplace=True)]
+                c = v
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((2, 2))
+        self.classifier = nn.Sequential(nn.Linear(16 * 4, 32), nn.ReLU(True), nn.Dropout(),
+                                        nn.Linear(32, 4))
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        x = x.view(x.size(0), -1)
+        return self.classifier(x)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: expand 1x1, depthwise 3x3, project 1x1, residual."""
+
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
+        hidden = inp * expand_ratio
+        self.use_res_connect = stride == 1 and inp == oup
+        self.conv = nn.Sequential(
+            nn.Conv2d(inp, hidden, 1, 1, 0, bias=False), nn.BatchNorm2d(hidden),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup))
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class UNetTransposed(nn.Module):
+    """A two-level U-Net: down by max-pool, up by ConvTranspose2d, F.pad to the skip's
+    size (odd input), cat with the skip."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc1 = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        self.enc2 = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ConvTranspose2d(8, 4, 2, stride=2)
+        self.dec = nn.Sequential(nn.Conv2d(8, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Conv2d(4, 3, 1)
+
+    def forward(self, x):
+        skip = self.enc1(x)
+        y = self.up(self.enc2(self.pool(skip)))
+        dy, dx = skip.shape[2] - y.shape[2], skip.shape[3] - y.shape[3]
+        y = F.pad(y, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+        return self.head(self.dec(tc.cat([skip, y], dim=1)))
+
+
+class TwoOutputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = self.body(x)
+        return y, F.softmax(y, dim=1)
+
+
+PORTS = [
+    ("resnet_basic_blocks", TinyResNet, (3, 16, 16)),
+    ("vgg_bn", VGGBlockNet, (3, 8, 8)),
+    ("unet_conv_transpose_pad_cat", UNetTransposed, (2, 9, 11)),
+    ("mobilenet_v2_block", lambda: InvertedResidual(8, 8, 1, 4), (8, 6, 6)),
+    ("mobilenet_v2_block_stride", lambda: InvertedResidual(8, 12, 2, 6), (8, 7, 7)),
+    ("two_outputs", TwoOutputs, (4,)),
+]
+
+
+@pytest.mark.parametrize("name,make,shape", PORTS, ids=[c[0] for c in PORTS])
+def test_port_models_export_and_match(name, make, shape):
+    if name.startswith("mobilenet") and not hasattr(nn, "ReLU6"):
+        pytest.skip("nn.ReLU6 (coverage branch) is not on this checkout yet")
+    tc.manual_seed(2)
+    check_model(_randomize_batch_norms(make(), seed=2), shape)
+
+
+# ----------------------------------------------------------------------------- weights, modes
+
+def test_initializers_are_the_state_dict():
+    tc.manual_seed(0)
+    model = _randomize_batch_norms(TinyResNet())
+    proto, _ = to_onnx(model.eval(), tc.ones(2, 3, 16, 16))
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
+    state = model.state_dict()
+    for key, _ in model.named_parameters():
+        assert key in inits, key
+    for key in [k for k in state if k.endswith(("running_mean", "running_var"))]:
+        assert key in inits, key
+    for key, arr in inits.items():
+        if key in state:
+            np.testing.assert_array_equal(arr, state[key].numpy(), err_msg=key)
+    # Loading the initializers back gives the same model outputs.
+    twin = TinyResNet()
+    twin.load_state_dict({k: v for k, v in inits.items() if k in state}, strict=False)
+    twin.eval()
+    x = tc.Tensor(np.random.default_rng(3).standard_normal((2, 3, 16, 16)).astype(np.float32))
+    with tc.no_grad():
+        np.testing.assert_allclose(twin(x).numpy(), model(x).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_modes_are_restored_and_batch_norm_stats_untouched():
+    tc.manual_seed(0)
+    model = TinyResNet()
+    model.train()
+    model.fc.eval()
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    to_onnx(model, tc.ones(2, 3, 16, 16))
+    assert model.training and model.layer1.training and not model.fc.training
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), before[k], err_msg=k)
+    assert all(p.grad is None for p in model.parameters())
+    assert "forward" not in vars(model.layer1)    # the layer tracker leaves nothing behind
+
+
+def test_names_and_file_path(tmp_path):
+    model = TwoOutputs().eval()
+    path = tmp_path / "two.onnx"
+    export(model, tc.ones(2, 4), str(path), input_names=["x"], output_names=["logits", "p"],
+           dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}, "p": [0]})
+    assert sorted(os.listdir(tmp_path)) == ["two.onnx"]      # no temporary file left
+    proto = onnx.load(str(path))
+    assert [i.name for i in proto.graph.input] == ["x"]
+    assert [o.name for o in proto.graph.output] == ["logits", "p"]
+    assert proto.graph.output[1].type.tensor_type.shape.dim[0].dim_param == "p_dynamic_axes_1"
+    out = session(str(path)).run(None, {"x": np.ones((5, 4), np.float32)})
+    assert out[0].shape == (5, 3) and out[1].shape == (5, 3)
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18])
+def test_opsets(opset):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          Fn(lambda x: x.sum(dim=1, keepdim=True) + x.mean(dim=1, keepdim=True)))
+    proto = check_model(model, (1, 6, 6)) if opset == 17 else None
+    if proto is None:
+        buf = io.BytesIO()
+        export(model.eval(), tc.ones(2, 1, 6, 6), buf, dynamic_axes=DYNAMIC,
+               opset_version=opset)
+        proto = onnx.load_from_string(buf.getvalue())
+        onnx.checker.check_model(proto)
+        x = np.random.default_rng(0).standard_normal((3, 1, 6, 6)).astype(np.float32)
+        with tc.no_grad():
+            ours = model(tc.Tensor(x)).numpy()
+        assert_close(ours, session(buf.getvalue()).run(None, {"input": x})[0], f"opset {opset}")
+    assert proto.opset_import[0].version == opset
+
+
+def test_bad_arguments():
+    model = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="opset_version"):
+        export(model, tc.ones(1, 2), io.BytesIO(), opset_version=7)
+    with pytest.raises(ValueError, match="dynamic_axes"):
+        export(model, tc.ones(1, 2), io.BytesIO(), dynamic_axes={"nope": {0: "b"}})
+    with pytest.raises(ValueError, match="out of range"):
+        export(model, tc.ones(1, 2), io.BytesIO(), dynamic_axes={"input": {2: "b"}})
+    with pytest.raises(TypeError, match="args"):
+        export(model, np.ones((1, 2)), io.BytesIO())
+
+
+# ----------------------------------------------------------------------------- what cannot export
+
+class WithLoss(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 3), Fn(lambda x: F.cross_entropy(
+            x, tc.Tensor(np.zeros(x.shape[0], np.int64)))))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_unexportable_op_names_the_layer():
+    with pytest.raises(ExportError, match=r"CrossEntropy in layer 'body\.1' \(Fn"):
+        export(WithLoss(), tc.ones(2, 4), io.BytesIO())
+
+
+def test_dropout_forced_on_names_the_layer():
+    model = nn.Sequential(nn.Linear(4, 4), Fn(lambda x: F.dropout(x, 0.5, training=True)))
+    with pytest.raises(ExportError, match=r"MaskMultiply in layer '1'.*dropout in training"):
+        export(model, tc.ones(2, 4), io.BytesIO())
+
+
+def test_value_computed_outside_the_trace_is_refused():
+    """A comparison's mask is computed by NumPy, outside the traced ops: freezing it as a
+    constant would be silently wrong, so export refuses."""
+    model = nn.Sequential(nn.Linear(4, 4), Fn(lambda x: tc.where(x > 0, x, x * 0.1)))
+    with pytest.raises(ExportError, match=r"Where in layer '1'.*outside the traced ops"):
+        export(model, tc.ones(2, 4), io.BytesIO())
+
+
+def test_data_dependent_control_flow_is_refused():
+    model = Fn(lambda x: x * 2.0 if float(x[0, 0]) == 1.0 else -x)
+    with pytest.raises(ExportError, match="control flow"):
+        export(model, tc.ones(2, 4), io.BytesIO())
+
+
+def test_batch_size_baked_into_a_new_tensor_is_refused():
+    model = Fn(lambda x: x + tc.zeros(x.shape[0], 4))
+    with pytest.raises(ExportError, match="outside the traced ops"):
+        export(model, tc.ones(2, 4), io.BytesIO(), dynamic_axes=DYNAMIC)
+    # Without a dynamic axis the same model exports (the zeros are a constant).
+    _, data = to_onnx(model, tc.ones(2, 4), dynamic_axes=None)
+    assert session(data).run(None, {"input": np.ones((2, 4), np.float32)})[0].shape == (2, 4)
+
+
+def test_advanced_indexing_names_the_layer():
+    model = nn.Sequential(nn.Linear(4, 4), Fn(lambda x: x[:, [0, 2]]))
+    with pytest.raises(ExportError, match=r"GetItem in layer '1'.*index arrays"):
+        export(model, tc.ones(2, 4), io.BytesIO())
+
+
+# ----------------------------------------------------------------------------- optional extra
+
+def test_importing_tinygrad_cv_never_imports_onnx(tmp_path):
+    """Poisoned `onnx`/`onnxruntime` packages on the path prove nothing imports them until
+    export runs (and then export reports the broken package, not tinygrad_cv)."""
+    for name in ("onnx", "onnxruntime"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"raise RuntimeError('{name} imported')\n")
+    code = textwrap.dedent("""
+        import tinygrad_cv, tinygrad_cv.onnx, tinygrad_cv.cli
+        from tinygrad_cv import nn
+        try:
+            tinygrad_cv.onnx.export(nn.Linear(2, 2), tinygrad_cv.ones(1, 2), 'x.onnx')
+        except RuntimeError as exc:
+            assert 'onnx imported' in str(exc), exc
+        else:
+            raise AssertionError('export ran without onnx')
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), root]))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "x.onnx").exists()

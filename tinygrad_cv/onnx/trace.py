@@ -1,0 +1,162 @@
+"""Tracing one forward for export: every op run, its inputs, settings and output, and the
+layer (module path) that ran it. Imports no onnx.
+
+The forward runs in eval mode with grad mode on and float inputs that require grad, so
+that every step through the input goes through `Function.apply` (under no_grad, indexing
+and in-place arithmetic on values without a graph skip it and would be invisible). The
+graph is built only from what the trace saw; the caller runs the trace twice (a second
+batch size, other input values) to find the dynamic axes and to catch values computed
+from the input outside the traced ops.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..autograd import enable_grad, observe_ops
+from ..tensor import Tensor, wrap_array
+
+
+class ExportError(RuntimeError):
+    """A model, op or layer that cannot be written as ONNX; the message names it and its
+    place in the model."""
+
+
+@dataclass
+class TracedOp:
+    """One op as the trace saw it (`module_path`: the innermost layer running it)."""
+
+    fn: type
+    inputs: tuple
+    params: dict
+    output: Tensor
+    module_path: str
+    module: object
+
+    @property
+    def name(self):
+        return self.fn.__name__
+
+    def where(self):
+        """The op's place in the model, for error messages."""
+        if self.module is None:
+            return f"op {self.name}"
+        layer = repr(self.module).splitlines()[0].rstrip("(")
+        place = f"layer '{self.module_path}'" if self.module_path else "the model's forward"
+        return f"op {self.name} in {place} ({layer})"
+
+
+@dataclass
+class Trace:
+    """A traced forward: the inputs given to it, the ops in the order they ran, and the
+    outputs (a flat list; `outputs_single` when the forward returned one tensor)."""
+
+    inputs: list
+    ops: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    outputs_single: bool = True
+
+
+class _LayerTracker:
+    """Knows which layer is running: each module's `forward` is wrapped (on the instance,
+    for the trace only) to push its dotted path on a stack."""
+
+    def __init__(self, model):
+        self.model = model
+        self.stack = []
+        self._wrapped = []
+
+    def __enter__(self):
+        for path, module in self.model.named_modules():
+            self._wrap(path, module)
+        return self
+
+    def _wrap(self, path, module):
+        forward = module.forward
+        stack = self.stack
+
+        def tracked_forward(*args, **kwargs):
+            stack.append((path, module))
+            try:
+                return forward(*args, **kwargs)
+            finally:
+                stack.pop()
+
+        object.__setattr__(module, "forward", tracked_forward)
+        self._wrapped.append(module)
+
+    def __exit__(self, *exc):
+        for module in self._wrapped:
+            object.__getattribute__(module, "__dict__").pop("forward", None)
+        return False
+
+    def current(self):
+        return self.stack[-1] if self.stack else ("", None)
+
+
+def _traced_input(t):
+    """A fresh leaf holding a copy of `t`, requiring grad when it is floating point."""
+    arr = t.data.copy()
+    leaf = wrap_array(arr, t.device_str)
+    if arr.dtype.kind == "f":
+        leaf.requires_grad_(True)
+    return leaf
+
+
+def _flatten_outputs(out):
+    if isinstance(out, Tensor):
+        return [out], True
+    if isinstance(out, (tuple, list)) and out and all(isinstance(o, Tensor) for o in out):
+        return list(out), False
+    raise ExportError(f"onnx.export: the model's forward must return a Tensor or a tuple/list "
+                      f"of Tensors, got {type(out).__name__}")
+
+
+def trace_forward(model, args):
+    """Run `model(*args)` once in eval mode, recording every op; restores each module's
+    train/eval mode afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    inputs = [_traced_input(a) for a in args]
+    trace = Trace(inputs=inputs)
+    tracker = _LayerTracker(model)
+
+    def record(fn, tensors, params, output):
+        path, module = tracker.current()
+        trace.ops.append(TracedOp(fn, tuple(tensors), dict(params), output, path, module))
+
+    model.eval()
+    try:
+        with tracker, enable_grad(), observe_ops(record):
+            out = model(*inputs)
+    finally:
+        for module, mode in modes:
+            module.training = mode
+    trace.outputs, trace.outputs_single = _flatten_outputs(out)
+    return trace
+
+
+def second_inputs(args, dynamic):
+    """Inputs for the checking trace: other values and, on each dynamic axis, another size
+    (batch axis 0: 2, or 3 when it was 2; any other axis: twice its size).
+
+    `dynamic[i]` is the set of dynamic axes of input i. Float values are redrawn (seeded),
+    integer ones repeated to the new sizes."""
+    rng = np.random.default_rng(20240917)
+    out = []
+    for i, a in enumerate(args):
+        arr = np.asarray(a.data) if a.device_str == "cpu" else a.data.get()
+        shape = list(arr.shape)
+        for axis in dynamic[i]:
+            shape[axis] = (3 if shape[axis] == 2 else 2) if axis == 0 else 2 * shape[axis]
+        if arr.dtype.kind == "f":
+            scale = float(np.abs(arr).max()) if arr.size else 1.0
+            new = (rng.standard_normal(shape) * (scale or 1.0)).astype(arr.dtype)
+        else:
+            new = arr
+            for axis, n in enumerate(shape):
+                if new.shape[axis] != n:
+                    new = np.take(new, np.arange(n) % max(new.shape[axis], 1), axis=axis)
+        t = Tensor(new, dtype=arr.dtype)
+        out.append(t if a.device_str == "cpu" else t.to(a.device_str))
+    return out
