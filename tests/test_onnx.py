@@ -608,3 +608,77 @@ def test_importing_tinygrad_cv_never_imports_onnx(tmp_path):
                             text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "x.onnx").exists()
+
+
+# ----------------------------------------------------------------------------- command line
+
+def _digit_png(path):
+    from PIL import Image
+    img = np.full((40, 40), 255, np.uint8)
+    img[8:32, 18:23] = 0
+    Image.fromarray(img).save(path)
+    return str(path)
+
+
+def test_cli_export_then_predict_with_onnxruntime(tmp_path, capsys):
+    from tinygrad_cv.cli import main
+    from tinygrad_cv.train import weights_metadata
+    tc.manual_seed(0)
+    weights = str(tmp_path / "cnn.safetensors")
+    tc.save(models.MnistCNN().state_dict(), weights,
+            metadata=weights_metadata("mnist_cnn", "fashion-mnist"))
+    out = str(tmp_path / "cnn.onnx")
+    assert main(["export", weights, out]) == 0
+    captured = capsys.readouterr()
+    assert "input 'input' of shape (batch, 1, 28, 28)" in captured.out
+    assert "checked in onnxruntime" in captured.out and captured.err == ""
+    proto = onnx.load(out)
+    onnx.checker.check_model(proto)
+    assert any(p.key == "tinygrad_cv" for p in proto.metadata_props)
+    image = _digit_png(tmp_path / "d.png")
+    assert main(["predict", weights, image, image]) == 0
+    ours = capsys.readouterr().out
+    assert main(["predict", "--onnx", out, image, image]) == 0
+    theirs = capsys.readouterr()
+    assert theirs.out == ours and theirs.err == ""
+    labels = {line.split(": ", 1)[1].split(" (")[0] for line in theirs.out.splitlines()}
+    assert labels <= set(weights_metadata("mlp", "fashion-mnist")["classes"])
+    # A fixed batch of 2 still classifies 3 images (in padded chunks).
+    fixed = str(tmp_path / "fixed.onnx")
+    assert main(["export", weights, fixed, "--batch", "2", "--opset", "13"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--onnx", fixed, image, image, image]) == 0
+    assert capsys.readouterr().out.splitlines() == ours.splitlines() + ours.splitlines()[:1]
+    assert sorted(os.listdir(tmp_path)) == ["cnn.onnx", "cnn.safetensors", "d.png",
+                                            "fixed.onnx"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["export", "{w}", "{tmp}/nodir/x.onnx"], "does not exist"),
+    (["export", "{w}", "{tmp}/x.onnx", "--opset", "99"], "opset_version"),
+    (["export", "{w}", "{tmp}/x.onnx", "--batch", "zero"], "'dynamic' or a positive int"),
+    (["export", "{tmp}/missing.safetensors", "{tmp}/x.onnx"], "missing.safetensors"),
+    (["predict", "--onnx", "{tmp}/nope.onnx", "{img}"], "no such file"),
+    (["predict", "--onnx", "{img}", "{img}"], "onnxruntime cannot load it"),
+    (["predict", "--onnx", "{tmp}/m.onnx", "{img}", "--device", "cuda"], "on the CPU"),
+    (["predict", "--onnx", "{tmp}/m.onnx", "{img}", "--dataset", "fashion-mnist"],
+     "exported from mnist weights"),
+    (["predict", "{w}"], "no image files"),
+])
+def test_cli_export_errors_are_one_line(tmp_path, capsys, argv, message):
+    from tinygrad_cv.cli import main
+    from tinygrad_cv.train import weights_metadata
+    weights = str(tmp_path / "mlp.safetensors")
+    tc.save(models.MLP().state_dict(), weights, metadata=weights_metadata("mlp", "mnist"))
+    image = _digit_png(tmp_path / "d.png")
+    assert main(["export", weights, str(tmp_path / "m.onnx")]) == 0
+    capsys.readouterr()
+    argv = [a.format(w=weights, tmp=tmp_path, img=image) for a in argv]
+    try:
+        status = main(argv)
+    except SystemExit as exc:        # argparse's own errors
+        status = exc.code
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not (tmp_path / "x.onnx").exists()

@@ -268,14 +268,15 @@ def _write(data, f):
 
 
 def export(model, args, f, input_names=None, output_names=None, dynamic_axes=None,
-           opset_version=17):
+           opset_version=17, *, metadata=None):
     """Write `model`'s forward on `args` to `f` (a path or binary file) as an ONNX model.
 
     As `torch.onnx.export`: the forward is traced once in eval mode (the model's modes
     are restored after), parameters and buffers become initializers named by their
     state-dict keys, `dynamic_axes={"input": {0: "batch"}}` leaves axes free, and the
     model is checked by `onnx.checker.check_model`. An op or layer that cannot be
-    exported raises ExportError naming it and its place in the model."""
+    exported raises ExportError naming it and its place in the model. `metadata` (an
+    addition to torch's arguments): {str: str} stored as the model's metadata_props."""
     from ..nn import Module
     onnx = _import_onnx()
     if not isinstance(model, Module):
@@ -319,5 +320,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     proto = onnx.helper.make_model(graph, opset_imports=[opset],
                                    producer_name="tinygrad_cv")
     proto.ir_version = onnx.helper.find_min_ir_version_for([opset])
+    if metadata:
+        onnx.helper.set_model_props(proto, {str(k): str(v) for k, v in metadata.items()})
     onnx.checker.check_model(proto)
     _write(proto.SerializeToString(), f)
