@@ -25,6 +25,7 @@ from .random import initial_seed, manual_seed
 from .threads import get_num_threads, set_num_threads
 from . import nn, optim                                      # noqa: E402  (need Tensor)
 from . import data, datasets, models, transforms             # noqa: E402
+from . import onnx    # noqa: E402  (tc.onnx.export; the onnx package loads only when it runs)
 from .serialization import load, save                       # noqa: E402
 
 clip = clamp

@@ -149,14 +149,14 @@ def _check_same_program(first, second):
 
 def _needed_ops(trace):
     """Indices of the ops the outputs depend on (dead ops are not exported)."""
-    producer = {id(op.output): i for i, op in enumerate(trace.ops)}
-    needed, stack = set(), [id(t) for t in trace.outputs]
+    producer = {op.out_key: i for i, op in enumerate(trace.ops)}
+    needed, stack = set(), list(trace.output_keys)
     while stack:
         i = producer.get(stack.pop())
         if i is None or i in needed:
             continue
         needed.add(i)
-        stack.extend(id(t) for t in trace.ops[i].inputs)
+        stack.extend(trace.ops[i].in_keys)
     return sorted(needed)
 
 
@@ -169,11 +169,11 @@ class _Builder:
     def __init__(self, onnx, opset, model, first, second, input_names):
         self.g = GraphBuilder(onnx, opset)
         self.first, self.second = first, second
-        self.values = {}                     # id(tensor) -> value name
+        self.values = {}                     # value_key -> value name
         self.produced = set()                # names made by nodes
-        for t, name in zip(first.inputs, input_names):
+        for key, name in zip(first.input_keys, input_names):
             self.g.reserve(name)
-            self.values[id(t)] = name
+            self.values[key] = name
         self.param_by_tensor, self.param_by_array = {}, {}
         for key, t in model.state_dict(keep_vars=True).items():
             self.param_by_tensor.setdefault(id(t), (key, t))
@@ -192,9 +192,10 @@ class _Builder:
             return self._param(hit[0], arr)
         return self.g.const(_host(arr).astype(dtype))
 
-    def value(self, t, t2, where):
-        """The name of tensor `t` (used at `where`; `t2` is its twin in the check trace)."""
-        name = self.values.get(id(t))
+    def value(self, key, t, t2, where):
+        """The name of the value `key` held by tensor `t` (used at `where`; `t2` is its
+        twin in the check trace)."""
+        name = self.values.get(key)
         if name is not None:
             return name
         hit = self.param_by_tensor.get(id(t)) or self.param_by_array.get(id(t.data))
@@ -209,7 +210,7 @@ class _Builder:
                     ".item(), .numpy(), a new tensor of the input's size, ...) and would be "
                     "frozen into the graph as a constant")
             name = self.g.const(a)
-        self.values[id(t)] = name
+        self.values[key] = name
         return name
 
     def build(self):
@@ -219,23 +220,25 @@ class _Builder:
             if convert is None:
                 raise ExportError(f"onnx.export: {op.where()}: the op {op.name} has no ONNX "
                                   "mapping (not exportable)")
-            inputs = [self.value(t, t2, op.where()) for t, t2 in zip(op.inputs, op2.inputs)]
+            inputs = [self.value(k, t, t2, op.where())
+                      for k, t, t2 in zip(op.in_keys, op.inputs, op2.inputs)]
             out = convert(self.g, OpView(op, op2, inputs, self.array_input))
-            self.values[id(op.output)] = out
+            self.values[op.out_key] = out
             self.produced.add(out)
 
     def name_outputs(self, output_names):
         """Bind each output tensor to its output name (renaming the producing node's
         value, or an Identity node for an input, a parameter or a repeat)."""
         renamed = set()
-        for t, t2, name in zip(self.first.outputs, self.second.outputs, output_names):
-            value = self.values.get(id(t))
+        for key, t, t2, name in zip(self.first.output_keys, self.first.outputs,
+                                    self.second.outputs, output_names):
+            value = self.values.get(key)
             if value is None:            # an output that is a parameter or a constant
-                value = self.value(t, t2, f"output {name!r}")
+                value = self.value(key, t, t2, f"output {name!r}")
             if value in self.produced and value not in renamed:
                 self.g.rename(value, name)
                 renamed.add(value)
-                self.values[id(t)] = name
+                self.values[key] = name
                 self.produced.add(name)
             else:
                 self.g.nodes.append(self.g.onnx.helper.make_node(

@@ -23,9 +23,20 @@ class ExportError(RuntimeError):
     place in the model."""
 
 
+def value_key(t):
+    """Which value a tensor holds *now*: its graph node when it has one, else itself.
+
+    An in-place op (`F.relu6(x, inplace=True)`) writes its result into x and gives x
+    the op's node, so after it the same tensor object holds another value; the node
+    tells the two apart. Keys are taken when an op runs, before any later in-place op."""
+    node = t.grad_fn
+    return ("node", id(node)) if node is not None else ("tensor", id(t))
+
+
 @dataclass
 class TracedOp:
-    """One op as the trace saw it (`module_path`: the innermost layer running it)."""
+    """One op as the trace saw it (`module_path`: the innermost layer running it;
+    `in_keys`/`out_key`: the value_key of its inputs and output when it ran)."""
 
     fn: type
     inputs: tuple
@@ -33,6 +44,8 @@ class TracedOp:
     output: Tensor
     module_path: str
     module: object
+    in_keys: tuple = ()
+    out_key: tuple = ()
 
     @property
     def name(self):
@@ -50,11 +63,14 @@ class TracedOp:
 @dataclass
 class Trace:
     """A traced forward: the inputs given to it, the ops in the order they ran, and the
-    outputs (a flat list; `outputs_single` when the forward returned one tensor)."""
+    outputs (a flat list; `outputs_single` when the forward returned one tensor), with
+    the value_key of each input and output."""
 
     inputs: list
+    input_keys: list = field(default_factory=list)
     ops: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
+    output_keys: list = field(default_factory=list)
     outputs_single: bool = True
 
 
@@ -96,12 +112,16 @@ class _LayerTracker:
 
 
 def _traced_input(t):
-    """A fresh leaf holding a copy of `t`, requiring grad when it is floating point."""
+    """A copy of `t` that is in the graph when it is floating point: the output of a
+    Clone of a leaf requiring grad (so an in-place op on the model's input is allowed,
+    as for any value inside a network)."""
     arr = t.data.copy()
     leaf = wrap_array(arr, t.device_str)
-    if arr.dtype.kind == "f":
-        leaf.requires_grad_(True)
-    return leaf
+    if arr.dtype.kind != "f":
+        return leaf
+    leaf.requires_grad_(True)
+    with enable_grad():
+        return leaf.clone()
 
 
 def _flatten_outputs(out):
@@ -121,9 +141,12 @@ def trace_forward(model, args):
     trace = Trace(inputs=inputs)
     tracker = _LayerTracker(model)
 
+    trace.input_keys = [value_key(t) for t in inputs]
+
     def record(fn, tensors, params, output):
         path, module = tracker.current()
-        trace.ops.append(TracedOp(fn, tuple(tensors), dict(params), output, path, module))
+        trace.ops.append(TracedOp(fn, tuple(tensors), dict(params), output, path, module,
+                                  tuple(value_key(t) for t in tensors), value_key(output)))
 
     model.eval()
     try:
@@ -133,6 +156,7 @@ def trace_forward(model, args):
         for module, mode in modes:
             module.training = mode
     trace.outputs, trace.outputs_single = _flatten_outputs(out)
+    trace.output_keys = [value_key(t) for t in trace.outputs]
     return trace
 
 
