@@ -228,14 +228,13 @@ def dropout_in_training(g, op):
 
 # ----------------------------------------------------------------------------- shapes
 
-def _reshape_spec(op):
-    """The target shape for ONNX Reshape: a dynamic axis kept in place is 0 (copy the
-    input's size), one that changes is -1; more than one changing is an error."""
-    in1, in2 = op.in_shape(0), op.in_shape2(0)
-    out1 = list(op.out_shape)
+def _shape_spec(op, in1, in2, out1, out2):
+    """The target shape for ONNX Reshape of a value shaped in1 (in2 in the check trace)
+    to out1 (out2): a dynamic axis kept in place is 0 (copy the input's size), one that
+    changes is -1; more than one changing is an error."""
     spec, inferred = list(out1), []
-    for i in op.dynamic_out:
-        if i < len(in1) and in1[i] == out1[i] and in2[i] == op.out_shape2[i]:
+    for i in (i for i, (a, b) in enumerate(zip(out1, out2)) if a != b):
+        if i < len(in1) and in1[i] == out1[i] and in2[i] == out2[i]:
             spec[i] = 0
         else:
             inferred.append(i)
@@ -245,6 +244,10 @@ def _reshape_spec(op):
     for i in inferred:
         spec[i] = -1
     return spec
+
+
+def _reshape_spec(op):
+    return _shape_spec(op, op.in_shape(0), op.in_shape2(0), op.out_shape, op.out_shape2)
 
 
 def reshape(g, op):
@@ -400,6 +403,295 @@ def _softmax(op_type):
     return convert
 
 
+# ----------------------------------------------------------------------------- more activations
+
+def hardtanh(g, op):
+    dtype = op.in_dtype(0)
+    return g.node("Clip", [op.inputs[0], g.const(op.params["min_val"], dtype),
+                           g.const(op.params["max_val"], dtype)])
+
+
+def hardsigmoid(g, op):
+    return g.node("HardSigmoid", op.inputs, alpha=1.0 / 6, beta=0.5)
+
+
+def hardswish(g, op):
+    if g.opset >= 14:
+        return g.node("HardSwish", op.inputs)
+    return g.node("Mul", [op.inputs[0], hardsigmoid(g, op)])
+
+
+def silu(g, op):
+    return g.node("Mul", [op.inputs[0], g.node("Sigmoid", op.inputs)])
+
+
+def gelu(g, op):
+    x, dtype = op.inputs[0], op.in_dtype(0)
+    half_x = g.node("Mul", [x, g.const(0.5, dtype)])
+    if op.params["approximate"] == "tanh":
+        cube = g.node("Mul", [g.node("Mul", [x, x]), x])
+        inner = g.node("Add", [x, g.node("Mul", [cube, g.const(0.044715, dtype)])])
+        t = g.node("Tanh", [g.node("Mul", [inner, g.const(math.sqrt(2 / math.pi), dtype)])])
+    else:
+        t = g.node("Erf", [g.node("Mul", [x, g.const(math.sqrt(0.5), dtype)])])
+    return g.node("Mul", [half_x, g.node("Add", [t, g.const(1.0, dtype)])])
+
+
+def elu(g, op):
+    """ELU, SELU and CELU as their ONNX ops; any other coefficients as the formula."""
+    x, dtype = op.inputs[0], op.in_dtype(0)
+    p = op.params
+    alpha, scale, input_scale = p["alpha"], p.get("scale", 1.0), p.get("input_scale", 1.0)
+    if scale == 1.0 and input_scale == 1.0:
+        return g.node("Elu", [x], alpha=float(alpha))
+    if input_scale == 1.0 and abs(alpha - 1.6732632423543772) < 1e-12 and \
+            abs(scale - 1.0507009873554805) < 1e-12:
+        return g.node("Selu", [x], alpha=float(alpha), gamma=float(scale))
+    if scale == 1.0 and abs(input_scale * alpha - 1.0) < 1e-12:
+        return g.node("Celu", [x], alpha=float(alpha))
+    inner = g.node("Mul", [x, g.const(input_scale, dtype)])
+    negative = g.node("Mul", [g.node("Sub", [g.node("Exp", [inner]), g.const(1.0, dtype)]),
+                              g.const(alpha * scale, dtype)])
+    positive = g.node("Mul", [x, g.const(scale, dtype)])
+    return g.node("Where", [g.node("Greater", [x, g.const(0.0, dtype)]), positive, negative])
+
+
+def softplus(g, op):
+    x, dtype = op.inputs[0], op.in_dtype(0)
+    beta, threshold = op.params["beta"], op.params["threshold"]
+    bx = g.node("Mul", [x, g.const(beta, dtype)]) if beta != 1 else x
+    soft = g.node("Softplus", [bx])
+    if beta != 1:
+        soft = g.node("Div", [soft, g.const(beta, dtype)])
+    return g.node("Where", [g.node("Greater", [bx, g.const(threshold, dtype)]), x, soft])
+
+
+def mish(g, op):
+    x = op.inputs[0]
+    return g.node("Mul", [x, g.node("Tanh", [g.node("Softplus", [x])])])
+
+
+def prelu(g, op):
+    x, weight = op.inputs
+    rank, channels = len(op.in_shape(0)), math.prod(op.in_shape(1))
+    if channels > 1 and rank > 2:
+        weight = g.node("Reshape", [weight, g.ints([-1] + [1] * (rank - 2))])
+    return g.node("PRelu", [x, weight])
+
+
+def log_sigmoid(g, op):
+    return g.node("Neg", [g.node("Softplus", [g.node("Neg", op.inputs)])])
+
+
+def tanhshrink(g, op):
+    return g.node("Sub", [op.inputs[0], g.node("Tanh", op.inputs)])
+
+
+def threshold(g, op):
+    x, dtype = op.inputs[0], op.in_dtype(0)
+    return g.node("Where", [g.node("Greater", [x, g.const(op.params["threshold"], dtype)]), x,
+                            g.const(op.params["value"], dtype)])
+
+
+def shrink(g, op):
+    lambd = float(op.params["lambd"])
+    return g.node("Shrink", op.inputs, lambd=lambd, bias=lambd if op.params["soft"] else 0.0)
+
+
+_UNARY = {"sin": "Sin", "cos": "Cos", "sign": "Sign", "floor": "Floor", "ceil": "Ceil",
+          "round": "Round", "reciprocal": "Reciprocal"}
+
+
+def unary(g, op):
+    """The extra unary math ops (one Function with a `kind`)."""
+    kind, x, dtype = op.params["kind"], op.inputs[0], op.in_dtype(0)
+    if kind in _UNARY:
+        return g.node(_UNARY[kind], [x])
+    if kind == "square":
+        return g.node("Mul", [x, x])
+    if kind == "rsqrt":
+        return g.node("Reciprocal", [g.node("Sqrt", [x])])
+    if kind == "log1p":
+        return g.node("Log", [g.node("Add", [x, g.const(1.0, dtype)])])
+    if kind == "expm1":
+        return g.node("Sub", [g.node("Exp", [x]), g.const(1.0, dtype)])
+    if kind in ("log2", "log10"):
+        return g.node("Div", [g.node("Log", [x]),
+                              g.const(math.log(2.0 if kind == "log2" else 10.0), dtype)])
+    if kind == "trunc":
+        negative = g.node("Less", [x, g.const(0.0, dtype)])
+        return g.node("Where", [negative, g.node("Ceil", [x]), g.node("Floor", [x])])
+    raise op.fail(f"the unary op {kind!r} has no ONNX mapping")
+
+
+# ----------------------------------------------------------------------------- more norms, shapes
+
+def group_stat_norm(g, op):
+    """LayerNorm / GroupNorm / InstanceNorm: rows of `group_shape` normalised by their own
+    mean and biased variance, then the affine in `affine_shape` (see ops/norms.py)."""
+    p, p2 = op.params, op.params2
+    x, dtype = op.inputs[0], op.in_dtype(0)
+    shape_of_x = g.node("Shape", [x])
+    rows = g.node("Reshape", [x, g.ints(_shape_spec(op, op.in_shape(0), op.in_shape2(0),
+                                                    p["group_shape"], p2["group_shape"]))])
+    mean = g.reduce("ReduceMean", rows, [-1], True)
+    centred = g.node("Sub", [rows, mean])
+    var = g.reduce("ReduceMean", g.node("Mul", [centred, centred]), [-1], True)
+    std = g.node("Sqrt", [g.node("Add", [var, g.const(p["eps"], dtype)])])
+    y = g.node("Div", [centred, std])
+    y = g.node("Reshape", [y, g.ints(_shape_spec(op, p["group_shape"], p2["group_shape"],
+                                                 p["affine_shape"], p2["affine_shape"]))])
+    rest, param_shape = list(op.inputs[1:]), g.ints(p["param_shape"])
+    if p["has_weight"]:
+        y = g.node("Mul", [y, g.node("Reshape", [rest.pop(0), param_shape])])
+    if p["has_bias"]:
+        y = g.node("Add", [y, g.node("Reshape", [rest.pop(0), param_shape])])
+    return g.node("Reshape", [y, shape_of_x])
+
+
+def reshape_permute(g, op):
+    """pixel_shuffle / pixel_unshuffle / channel_shuffle: reshape, transpose, reshape."""
+    p, p2 = op.params, op.params2
+    split = g.node("Reshape", [op.inputs[0], g.ints(_shape_spec(
+        op, op.in_shape(0), op.in_shape2(0), p["split_shape"], p2["split_shape"]))])
+    moved = g.node("Transpose", [split], perm=list(p["perm"]))
+    perm = list(p["perm"])
+    moved1 = [p["split_shape"][i] for i in perm]
+    moved2 = [p2["split_shape"][i] for i in perm]
+    return g.node("Reshape", [moved, g.ints(_shape_spec(op, moved1, moved2, op.out_shape,
+                                                        op.out_shape2))])
+
+
+def narrow(g, op):
+    axis, start, length = op.params["axis"], op.params["start"], op.params["length"]
+    if axis in op.dynamic_in(0):
+        raise op.fail("narrowing a dynamic axis cannot be exported")
+    return g.node("Slice", [op.inputs[0], g.ints([start]), g.ints([start + length]),
+                            g.ints([axis])])
+
+
+def flip(g, op):
+    axes = list(op.params["axes"])
+    n = len(axes)
+    return g.node("Slice", [op.inputs[0], g.ints([-1] * n), g.ints([INT64_MIN] * n),
+                            g.ints(axes), g.ints([-1] * n)])
+
+
+def repeat(g, op):
+    sizes = list(op.params["sizes"])
+    x = op.inputs[0]
+    lead = len(sizes) - len(op.in_shape(0))
+    if lead:
+        x = g.unsqueeze(x, list(range(lead)))
+    return g.node("Tile", [x, g.ints(sizes)])
+
+
+def amax_dims(g, op):
+    kind = "ReduceMax" if op.params["mode"] == "max" else "ReduceMin"
+    return g.reduce(kind, op.inputs[0], list(op.params["axes"]), op.params["keepdim"])
+
+
+def cumsum(g, op):
+    return g.node("CumSum", [op.inputs[0], g.const(np.int64(op.params["axis"]))])
+
+
+# ----------------------------------------------------------------------------- resize
+
+def _onnx_linear_plan(in_size, out_size, scale, align_corners):
+    """Source positions (idx0, lam1) of ONNX Resize linear for one axis, computed as
+    onnxruntime does (float32)."""
+    dst = np.arange(out_size, dtype=np.float32)
+    if align_corners:
+        real = dst * np.float32((in_size - 1) / (out_size - 1)) if out_size > 1 else dst * 0
+    else:
+        real = (dst + np.float32(0.5)) / np.float32(scale) - np.float32(0.5)
+        if out_size == 1:
+            real = dst * 0
+        real = np.maximum(real, 0)
+    idx0 = np.minimum(np.floor(real).astype(np.int64), in_size - 1)
+    lam1 = np.clip(real - idx0, 0, 1)
+    return idx0, lam1
+
+
+def _recovered_scale(in_size, out_size, plan):
+    """The scale torch used (scale_factor or out/in), from a half-pixel linear plan."""
+    idx0, _, _, lam1 = plan
+    last = out_size - 1
+    real = float(idx0[last]) + float(lam1[last])
+    if out_size > 1 and 0 < real and idx0[last] < in_size - 1:
+        return (last + 0.5) / (real + 0.5)
+    return out_size / in_size
+
+
+def _resize_axis_attrs(in_size, out_size, plan, scale=None):
+    """(mode, transform, rounding, scale) of an ONNX Resize giving exactly this axis'
+    plan with that scale (default: the one torch used), or None when none does."""
+    idx0, idx1, w0, w1 = plan
+    if idx1 is None:            # nearest: asymmetric + floor, or half_pixel + round (exact)
+        dst = np.arange(out_size, dtype=np.float32)
+        scale = np.float32(out_size / in_size if scale is None else scale)
+        for transform, rounding, src in (
+                ("asymmetric", "floor", np.floor(dst / scale)),
+                ("half_pixel", "round_prefer_ceil", np.floor((dst + 0.5) / scale))):
+            if np.array_equal(np.minimum(src.astype(np.int64), in_size - 1), idx0):
+                return "nearest", transform, rounding, float(scale)
+        return None
+    if scale is None:
+        scale = _recovered_scale(in_size, out_size, plan)
+    for align in (True, False):
+        ref0, ref1 = _onnx_linear_plan(in_size, out_size, scale, align)
+        if np.array_equal(ref0, idx0) and np.allclose(ref1, w1, atol=1e-5):
+            return "linear", "align_corners" if align else "pytorch_half_pixel", None, scale
+    return None
+
+
+def _one_resize(attrs):
+    return all(a is not None for a in attrs) and len({a[:3] for a in attrs}) == 1
+
+
+def _gather_axis(g, x, axis, plan, dtype, rank):
+    """One axis resized by its plan as gathers and weights (an exact fallback)."""
+    idx0, idx1, w0, w1 = plan
+    first = g.node("Gather", [x, g.const(np.asarray(idx0, np.int64))], axis=axis)
+    if idx1 is None:
+        return first
+    shape = [-1] + [1] * (rank - 1 - axis)
+    a = g.node("Mul", [first, g.const(np.asarray(w0, dtype).reshape(shape))])
+    second = g.node("Gather", [x, g.const(np.asarray(idx1, np.int64))], axis=axis)
+    return g.node("Add", [a, g.node("Mul", [second, g.const(np.asarray(w1, dtype)
+                                                            .reshape(shape))])])
+
+
+def interpolate(g, op):
+    """One ONNX Resize when every axis matches one (nearest, bilinear with either
+    align_corners): by scales when they give the traced sizes, else by sizes; otherwise
+    per-axis gathers with torch's exact indices and weights."""
+    plans = op.params["plans"]
+    in_shape, rank, dtype = op.in_shape(0), len(op.in_shape(0)), op.in_dtype(0)
+    first = rank - len(plans)
+    if any(a >= first for a in op.dynamic_in(0)):
+        raise op.fail("resizing a dynamic spatial axis cannot be exported")
+    sizes = [(in_shape[first + k], op.out_shape[first + k]) for k in range(len(plans))]
+    attrs = [_resize_axis_attrs(n, m, plan) for (n, m), plan in zip(sizes, plans)]
+    if _one_resize(attrs) and all(math.floor(n * float(np.float32(a[3]))) == m
+                                  for (n, m), a in zip(sizes, attrs)):
+        mode, transform, rounding, _ = attrs[0]
+        scales = g.const(np.asarray([1.0] * first + [a[3] for a in attrs], np.float32))
+        return g.node("Resize", [op.inputs[0], None, scales], mode=mode,
+                      coordinate_transformation_mode=transform, nearest_mode=rounding)
+    attrs = [_resize_axis_attrs(n, m, plan, m / n) for (n, m), plan in zip(sizes, plans)]
+    if _one_resize(attrs):
+        mode, transform, rounding, _ = attrs[0]
+        lead = g.node("Slice", [g.node("Shape", [op.inputs[0]]), g.ints([0]), g.ints([first])])
+        target = g.node("Concat", [lead, g.ints([m for _, m in sizes])], axis=0)
+        return g.node("Resize", [op.inputs[0], None, None, target], mode=mode,
+                      coordinate_transformation_mode=transform, nearest_mode=rounding)
+    x = op.inputs[0]
+    for k in reversed(range(len(plans))):
+        x = _gather_axis(g, x, first + k, plans[k], dtype, rank)
+    return x
+
+
 # ----------------------------------------------------------------------------- the table
 
 CONVERTERS = {
@@ -457,6 +749,30 @@ CONVERTERS = {
     "LogSumExp": log_sum_exp,
     "Softmax": _softmax("Softmax"),
     "LogSoftmax": _softmax("LogSoftmax"),
+    # the coverage layers' ops
+    "Hardtanh": hardtanh,
+    "Hardsigmoid": hardsigmoid,
+    "Hardswish": hardswish,
+    "Silu": silu,
+    "Gelu": gelu,
+    "Elu": elu,
+    "Softplus": softplus,
+    "Mish": mish,
+    "Prelu": prelu,
+    "LogSigmoid": log_sigmoid,
+    "Softsign": _same_as("Softsign"),
+    "Tanhshrink": tanhshrink,
+    "Threshold": threshold,
+    "Shrink": shrink,
+    "Unary": unary,
+    "GroupStatNorm": group_stat_norm,
+    "ReshapePermute": reshape_permute,
+    "Narrow": narrow,
+    "Flip": flip,
+    "Repeat": repeat,
+    "AmaxDims": amax_dims,
+    "Cumsum": cumsum,
+    "Interpolate": interpolate,
 }
 """Traced op name -> converter. Adding an op is one entry (and, if it is not one ONNX op
 of the same arity, one small function above)."""
