@@ -790,3 +790,31 @@ def test_cli_export_errors_are_one_line(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def _coverage_port_source():
+    try:
+        from tests import test_coverage_port as port
+    except ImportError:
+        return None
+    return port if hasattr(port, "build") and hasattr(port, "OUR_IMPORTS") else None
+
+
+COVERAGE_PORTS = [
+    ("zoo", lambda ns: ns["Zoo"](), (3, 16, 16)),
+    ("tiny_unet", lambda ns: ns["TinyUNet"](), (3, 11, 13)),
+    ("vgg_block_subpixel_head", lambda ns: ns["nn"].Sequential(ns["VGGBlock"](3, 8),
+                                                               ns["SRHead"](8)), (3, 8, 10)),
+]
+
+
+@pytest.mark.parametrize("name,make,shape", COVERAGE_PORTS, ids=[c[0] for c in COVERAGE_PORTS])
+def test_coverage_port_models_export_and_match(name, make, shape):
+    """The coverage issue's port test models (tests/test_coverage_port.py's source text,
+    unchanged), in float32 with a dynamic batch."""
+    port = _coverage_port_source()
+    if port is None:
+        pytest.skip("tests/test_coverage_port.py (coverage branch) is not on this checkout yet")
+    tc.manual_seed(3)
+    model = make(port.build(port.OUR_IMPORTS))
+    check_model(_randomize_batch_norms(model, seed=3), shape)
