@@ -818,3 +818,40 @@ def test_coverage_port_models_export_and_match(name, make, shape):
     tc.manual_seed(3)
     model = make(port.build(port.OUR_IMPORTS))
     check_model(_randomize_batch_norms(model, seed=3), shape)
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 3)
+        self.b = nn.Linear(2, 3)
+
+    def forward(self, x, y):
+        return F.log_softmax(self.a(x) * self.b(y).sigmoid(), dim=1)
+
+
+def test_two_inputs_with_dynamic_batches():
+    model = TwoInputs().eval()
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    export(model, (tc.ones(2, 4), tc.ones(2, 2)), buf,
+           dynamic_axes={"input_0": {0: "n"}, "input_1": {0: "n"}})
+    onnx.checker.check_model(onnx.load_from_string(buf.getvalue()), full_check=True)
+    sess = session(buf.getvalue())
+    assert [i.name for i in sess.get_inputs()] == ["input_0", "input_1"]
+    for n in (1, 4):
+        x = rng.standard_normal((n, 4)).astype(np.float32)
+        y = rng.standard_normal((n, 2)).astype(np.float32)
+        with tc.no_grad():
+            ours = model(tc.Tensor(x), tc.Tensor(y)).numpy()
+        assert_close(ours, sess.run(None, {"input_0": x, "input_1": y})[0], f"batch {n}")
+
+
+def test_integer_input_used_as_indices_is_refused():
+    """Indices taken from an integer input's values would be frozen into the graph."""
+    class Pick(nn.Module):
+        def forward(self, x, idx):
+            return x.index_select(1, idx)
+
+    with pytest.raises(ExportError, match="IndexSelect.*depend on the input"):
+        export(Pick(), (tc.ones(2, 4), tc.Tensor(np.array([0, 3]))), io.BytesIO())

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .graph import INT64_MAX, INT64_MIN
+from .graph import INT64_MAX, INT64_MIN, host
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -287,10 +287,10 @@ def constant_pad(g, op):
 
 
 def index_select(g, op):
-    index = op.params["index"]
-    if not np.array_equal(np.asarray(index), np.asarray(op.params2["index"])):
+    index = host(op.params["index"])
+    if not np.array_equal(index, host(op.params2["index"])):
         raise op.fail("the selected indices depend on the input's values")
-    return g.node("Gather", [op.inputs[0], g.const(np.asarray(index, np.int64))],
+    return g.node("Gather", [op.inputs[0], g.const(index.astype(np.int64))],
                   axis=int(op.params["axis"]))
 
 
@@ -379,9 +379,9 @@ def max_all(g, op):
 
 def gather_dim(g, op):
     """The values of max/min along a dim (the index was taken from the input's values)."""
-    x = op.traced.inputs[0].data
+    x = host(op.traced.inputs[0].data)
     axis, keepdim = op.params["axis"], op.params["keepdim"]
-    out = op.traced.output.data
+    out = host(op.traced.output.data)
     out_keep = out if keepdim else np.expand_dims(out, axis)
     for kind, ref in (("ReduceMax", x.max(axis=axis, keepdims=True)),
                       ("ReduceMin", x.min(axis=axis, keepdims=True))):

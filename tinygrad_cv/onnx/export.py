@@ -16,15 +16,10 @@ import numpy as np
 
 from ..tensor import Tensor
 from .converters import CONVERTERS
-from .graph import GraphBuilder
+from .graph import GraphBuilder, host as _host
 from .trace import ExportError, second_inputs, trace_forward
 
 MIN_OPSET = 13
-
-
-def _host(arr):
-    """A NumPy copy-free view of a CPU array, or the host copy of a CuPy one."""
-    return arr if isinstance(arr, np.ndarray) else arr.get()
 
 
 def _import_onnx():

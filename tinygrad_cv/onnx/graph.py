@@ -11,6 +11,12 @@ INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
 
 
+def host(arr):
+    """A NumPy array of `arr` (a CuPy array is copied to the host; NumPy as is)."""
+    return arr if isinstance(arr, np.ndarray) else (arr.get() if hasattr(arr, "get")
+                                                     else np.asarray(arr))
+
+
 class GraphBuilder:
     """Collects an ONNX graph; every value name it hands out is unique."""
 

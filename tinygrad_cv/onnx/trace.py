@@ -164,8 +164,9 @@ def second_inputs(args, dynamic):
     """Inputs for the checking trace: other values and, on each dynamic axis, another size
     (batch axis 0: 2, or 3 when it was 2; any other axis: twice its size).
 
-    `dynamic[i]` is the set of dynamic axes of input i. Float values are redrawn (seeded),
-    integer ones repeated to the new sizes."""
+    `dynamic[i]` is the set of dynamic axes of input i. Float values are redrawn (seeded);
+    integer ones are repeated to the new sizes and shifted within their range, bools
+    flipped, so a value computed from them outside the traced ops shows too."""
     rng = np.random.default_rng(20240917)
     out = []
     for i, a in enumerate(args):
@@ -176,11 +177,16 @@ def second_inputs(args, dynamic):
         if arr.dtype.kind == "f":
             scale = float(np.abs(arr).max()) if arr.size else 1.0
             new = (rng.standard_normal(shape) * (scale or 1.0)).astype(arr.dtype)
-        else:
+        else:       # other values in the same range (so index inputs stay valid)
             new = arr
             for axis, n in enumerate(shape):
                 if new.shape[axis] != n:
                     new = np.take(new, np.arange(n) % max(new.shape[axis], 1), axis=axis)
+            if new.dtype == np.bool_:
+                new = ~new
+            elif new.size and new.max() > new.min():
+                low = new.min()
+                new = ((new - low + 1) % (new.max() - low + 1) + low).astype(arr.dtype)
         t = Tensor(new, dtype=arr.dtype)
         out.append(t if a.device_str == "cpu" else t.to(a.device_str))
     return out
