@@ -363,8 +363,8 @@ def test_functional_ops_export_and_match(name, fn, shape):
     (lambda: nn.Upsample(size=(5, 7), mode="bilinear", align_corners=True), (2, 3, 4))])
 def test_resize_fallback_gathers_match(monkeypatch, make, shape):
     """Where no ONNX Resize reproduces torch's indices, gathers with the exact weights."""
-    from tinygrad_cv.onnx import converters
-    monkeypatch.setattr(converters, "_one_resize", lambda attrs: False)
+    from tinygrad_cv.onnx import convert_resize
+    monkeypatch.setattr(convert_resize, "_one_resize", lambda attrs: False)
     proto = check_model(make(), shape)
     assert "Resize" not in {n.op_type for n in proto.graph.node}
 

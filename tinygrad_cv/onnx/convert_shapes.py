@@ -1,0 +1,158 @@
+"""Converters for shape ops: reshape, transpose, expand, cat, pad, indexing, narrow,
+flip, repeat, pixel shuffle (see converters.py)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .graph import INT64_MAX, INT64_MIN, host
+
+
+# ----------------------------------------------------------------------------- shapes
+
+def shape_spec(op, in1, in2, out1, out2):
+    """The target shape for ONNX Reshape of a value shaped in1 (in2 in the check trace)
+    to out1 (out2): a dynamic axis kept in place is 0 (copy the input's size), one that
+    changes is -1; more than one changing is an error."""
+    spec, inferred = list(out1), []
+    for i in (i for i, (a, b) in enumerate(zip(out1, out2)) if a != b):
+        if i < len(in1) and in1[i] == out1[i] and in2[i] == out2[i]:
+            spec[i] = 0
+        else:
+            inferred.append(i)
+    if len(inferred) > 1:
+        raise op.fail(f"reshaping {tuple(in1)} to {tuple(out1)} moves more than one dynamic "
+                      "axis; export with fixed sizes")
+    for i in inferred:
+        spec[i] = -1
+    return spec
+
+
+def _reshape_spec(op):
+    return shape_spec(op, op.in_shape(0), op.in_shape2(0), op.out_shape, op.out_shape2)
+
+
+def reshape(g, op):
+    in1, out1 = op.in_shape(0), op.out_shape
+    if len(in1) > 2 and len(out1) == 2 and out1[0] == in1[0] and \
+            out1[1] == math.prod(in1[1:]) and not any(a > 0 for a in op.dynamic_in(0)):
+        return g.node("Flatten", op.inputs, axis=1)
+    if 0 in out1 and op.dynamic_out:
+        raise op.fail(f"reshape to {tuple(out1)} (an empty axis) with a dynamic axis")
+    return g.node("Reshape", [op.inputs[0], g.ints(_reshape_spec(op))])
+
+
+def permute(g, op):
+    return g.node("Transpose", op.inputs, perm=list(op.params["dims"]))
+
+
+def expand(g, op):
+    in1, out1 = op.in_shape(0), list(op.out_shape)
+    lead = len(out1) - len(in1)
+    spec = list(out1)
+    for i in op.dynamic_out:     # a dynamic axis the input already has: leave it (1)
+        if i < lead or op.in_shape2(0)[i - lead] != op.out_shape2[i]:
+            raise op.fail(f"expand of {tuple(in1)} to {tuple(out1)} along a dynamic axis")
+        spec[i] = 1
+    return g.node("Expand", [op.inputs[0], g.ints(spec)])
+
+
+def cat(g, op):
+    return g.node("Concat", op.inputs, axis=int(op.params["axis"]))
+
+
+def constant_pad(g, op):
+    widths = op.params["widths"]
+    pads = [lo for lo, _ in widths] + [hi for _, hi in widths]
+    value = g.const(op.params["value"], op.in_dtype(0))
+    return g.node("Pad", [op.inputs[0], g.ints(pads), value], mode="constant")
+
+
+def index_select(g, op):
+    index = host(op.params["index"])
+    if not np.array_equal(index, host(op.params2["index"])):
+        raise op.fail("the selected indices depend on the input's values")
+    return g.node("Gather", [op.inputs[0], g.const(index.astype(np.int64))],
+                  axis=int(op.params["axis"]))
+
+
+def _expand_ellipsis(index, ndim):
+    parts = list(index)
+    if any(p is Ellipsis for p in parts):
+        at = next(i for i, p in enumerate(parts) if p is Ellipsis)
+        used = sum(1 for p in parts if p is not None and p is not Ellipsis)
+        parts[at:at + 1] = [slice(None)] * (ndim - used)
+    return parts
+
+
+def getitem(g, op):
+    """Basic indexing: slices (one Slice), then ints (Gather, last axis first), then None
+    (Unsqueeze). Index arrays and masks cannot be exported."""
+    parts = _expand_ellipsis(op.params["index"], len(op.in_shape(0)))
+    if any(not (p is None or isinstance(p, (slice, int, np.integer))) for p in parts):
+        raise op.fail("indexing with index arrays or masks cannot be exported")
+    x = op.inputs[0]
+    starts, ends, axes, steps, ints, new_axes = [], [], [], [], [], []
+    axis = out_pos = 0
+    for p in parts:
+        if p is None:
+            new_axes.append(out_pos)
+            out_pos += 1
+            continue
+        if isinstance(p, slice):
+            step = 1 if p.step is None else int(p.step)
+            if p != slice(None):
+                starts.append((0 if step > 0 else -1) if p.start is None else int(p.start))
+                ends.append((INT64_MAX if step > 0 else INT64_MIN) if p.stop is None
+                            else int(p.stop))
+                axes.append(axis)
+                steps.append(step)
+            out_pos += 1
+        else:
+            ints.append((axis, int(p)))
+        axis += 1
+    if axes:
+        x = g.node("Slice", [x, g.ints(starts), g.ints(ends), g.ints(axes), g.ints(steps)])
+    for axis, i in sorted(ints, reverse=True):
+        x = g.node("Gather", [x, g.const(np.int64(i))], axis=axis)
+    if new_axes:
+        x = g.unsqueeze(x, new_axes)
+    return x if x != op.inputs[0] else g.node("Identity", [x])
+
+
+def reshape_permute(g, op):
+    """pixel_shuffle / pixel_unshuffle / channel_shuffle: reshape, transpose, reshape."""
+    p, p2 = op.params, op.params2
+    split = g.node("Reshape", [op.inputs[0], g.ints(shape_spec(
+        op, op.in_shape(0), op.in_shape2(0), p["split_shape"], p2["split_shape"]))])
+    moved = g.node("Transpose", [split], perm=list(p["perm"]))
+    perm = list(p["perm"])
+    moved1 = [p["split_shape"][i] for i in perm]
+    moved2 = [p2["split_shape"][i] for i in perm]
+    return g.node("Reshape", [moved, g.ints(shape_spec(op, moved1, moved2, op.out_shape,
+                                                        op.out_shape2))])
+
+
+def narrow(g, op):
+    axis, start, length = op.params["axis"], op.params["start"], op.params["length"]
+    if axis in op.dynamic_in(0):
+        raise op.fail("narrowing a dynamic axis cannot be exported")
+    return g.node("Slice", [op.inputs[0], g.ints([start]), g.ints([start + length]),
+                            g.ints([axis])])
+
+
+def flip(g, op):
+    axes = list(op.params["axes"])
+    n = len(axes)
+    return g.node("Slice", [op.inputs[0], g.ints([-1] * n), g.ints([INT64_MIN] * n),
+                            g.ints(axes), g.ints([-1] * n)])
+
+
+def repeat(g, op):
+    sizes = list(op.params["sizes"])
+    x = op.inputs[0]
+    lead = len(sizes) - len(op.in_shape(0))
+    if lead:
+        x = g.unsqueeze(x, list(range(lead)))
+    return g.node("Tile", [x, g.ints(sizes)])
