@@ -855,3 +855,21 @@ def test_integer_input_used_as_indices_is_refused():
 
     with pytest.raises(ExportError, match="IndexSelect.*depend on the input"):
         export(Pick(), (tc.ones(2, 4), tc.Tensor(np.array([0, 3]))), io.BytesIO())
+
+
+def test_torch_keywords():
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    buf = io.BytesIO()
+    export(model, tc.ones(2, 3), buf, export_params=True, do_constant_folding=True,
+           keep_initializers_as_inputs=True, opset_version=None)
+    proto = onnx.load_from_string(buf.getvalue())
+    assert [i.name for i in proto.graph.input] == ["input", "0.weight", "0.bias"]
+    assert proto.opset_import[0].version == 17
+    with pytest.raises(ValueError, match="export_params=False"):
+        export(model, tc.ones(2, 3), io.BytesIO(), export_params=False)
+
+
+def test_rank_depending_on_the_batch_is_refused():
+    model = Fn(lambda x: x.squeeze() * 2.0)
+    with pytest.raises(ExportError, match="dims for the traced input"):
+        export(model, tc.ones(1, 4), io.BytesIO(), dynamic_axes=DYNAMIC)

@@ -136,6 +136,11 @@ def _check_same_program(first, second):
                 f"onnx.export: {a.where()}: the forward runs other ops for other input "
                 f"values or sizes (control flow or settings depending on the input, e.g. "
                 f"through .item()); such a model cannot be exported as one graph")
+        if a.output.ndim != b.output.ndim:
+            raise ExportError(
+                f"onnx.export: {a.where()}: its output has {a.output.ndim} dims for the traced "
+                f"input but {b.output.ndim} for another batch size (e.g. squeeze() removing a "
+                "batch axis of 1); trace with another batch size or give the dim")
     if len(first.ops) != len(second.ops) or len(first.outputs) != len(second.outputs):
         raise ExportError("onnx.export: the forward runs a different number of ops for "
                           "other input values or sizes (control flow depending on the "
@@ -266,20 +271,31 @@ def _write(data, f):
 
 
 def export(model, args, f, input_names=None, output_names=None, dynamic_axes=None,
-           opset_version=17, *, metadata=None):
+           opset_version=17, *, export_params=True, verbose=False, do_constant_folding=True,
+           keep_initializers_as_inputs=False, metadata=None):
     """Write `model`'s forward on `args` to `f` (a path or binary file) as an ONNX model.
 
     As `torch.onnx.export`: the forward is traced once in eval mode (the model's modes
     are restored after), parameters and buffers become initializers named by their
     state-dict keys, `dynamic_axes={"input": {0: "batch"}}` leaves axes free, and the
     model is checked by `onnx.checker.check_model`. An op or layer that cannot be
-    exported raises ExportError naming it and its place in the model. `metadata` (an
-    addition to torch's arguments): {str: str} stored as the model's metadata_props."""
+    exported raises ExportError naming it and its place in the model.
+
+    torch's keywords: `export_params` must be True (the file always holds the weights),
+    `keep_initializers_as_inputs` also lists them as graph inputs, `verbose` prints the
+    graph, `do_constant_folding` is accepted (nothing here needs folding). `metadata` (an
+    addition): {str: str} stored as the model's metadata_props."""
     from ..nn import Module
     onnx = _import_onnx()
     if not isinstance(model, Module):
         raise TypeError(f"onnx.export: model must be an nn.Module, got {type(model).__name__}")
+    if opset_version is None:
+        opset_version = 17
     _check_opset(onnx, opset_version)
+    if not export_params:
+        raise ValueError("onnx.export: export_params=False is not supported (the ONNX file "
+                         "always holds the weights)")
+    del do_constant_folding    # accepted for torch's callers; the graph has nothing to fold
     args = _as_args(args)
     input_names = _names(input_names, len(args), "input", "input_names")
     first = trace_forward(model, args)
@@ -312,6 +328,9 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
                for n, t, t2 in zip(output_names, first.outputs, second.outputs)]
     initializers = [onnx.numpy_helper.from_array(arr, name)
                     for name, arr in g.initializers.items()]
+    if keep_initializers_as_inputs:
+        inputs += [onnx.helper.make_tensor_value_info(
+            t.name, t.data_type, list(t.dims)) for t in initializers]
     graph = onnx.helper.make_graph(g.nodes, type(model).__name__, inputs, outputs,
                                    initializers)
     opset = onnx.helper.make_opsetid("", opset_version)
@@ -321,4 +340,6 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     if metadata:
         onnx.helper.set_model_props(proto, {str(k): str(v) for k, v in metadata.items()})
     onnx.checker.check_model(proto)
+    if verbose:
+        print(onnx.printer.to_text(proto.graph))
     _write(proto.SerializeToString(), f)
