@@ -297,6 +297,8 @@ def test_every_layer_exports_and_matches(name, make, shape):
 def test_every_layer_of_nn_is_covered_or_declared_unexportable():
     """A new layer in nn must get a line in LAYERS (or be a loss / container)."""
     covered = {type(make()).__name__ for _, make, _ in LAYERS}
+    if hasattr(nn, "Embedding"):      # layers taking integer or two inputs: own tests below
+        covered |= {type(m).__name__ for net in (EmbedNet(), PairNet()) for m in net.modules()}
     not_layers = {"Module", "Parameter", "ModuleList", "ModuleDict", "ParameterList",
                   "ParameterDict", "UninitializedParameter", "UninitializedBuffer"}
     not_layers |= {n for n in nn.__all__ if n.endswith("Loss")}
@@ -873,3 +875,71 @@ def test_rank_depending_on_the_batch_is_refused():
     model = Fn(lambda x: x.squeeze() * 2.0)
     with pytest.raises(ExportError, match="dims for the traced input"):
         export(model, tc.ones(1, 4), io.BytesIO(), dynamic_axes=DYNAMIC)
+
+
+# ----------------------------------------------------------------------------- lookups, norms
+
+class EmbedNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4, padding_idx=0)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, idx):
+        return self.fc(self.emb(idx).mean(dim=1))
+
+
+def test_embedding_takes_the_integer_input():
+    tc.manual_seed(0)
+    model = EmbedNet().eval()
+    idx = tc.Tensor(np.array([[1, 2, 3], [4, 5, 9]]))
+    proto, data = to_onnx(model, idx)
+    assert "Gather" in {n.op_type for n in proto.graph.node}
+    sess = session(data)
+    rng = np.random.default_rng(0)
+    for n in (2, 5):
+        x = rng.integers(0, 10, (n, 3))
+        with tc.no_grad():
+            ours = model(tc.Tensor(x)).numpy()
+        assert_close(ours, sess.run(None, {"input": x})[0], f"embedding batch {n}")
+
+
+class PairNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cos = nn.CosineSimilarity(dim=1)
+        self.dist = nn.PairwiseDistance(p=3.0, keepdim=True)
+        self.dist2 = nn.PairwiseDistance()
+
+    def forward(self, x):
+        a, b = x[:, 0], x[:, 1]
+        return self.cos(a, b).unsqueeze(1) + self.dist(a, b) + self.dist2(a, b).unsqueeze(1)
+
+
+TENSOR_FUNCTIONS = [
+    ("distances", PairNet, (2, 5)),
+    ("normalize", lambda: Fn(lambda x: F.normalize(x, dim=1)), (5,)),
+    ("vector_norms", lambda: Fn(lambda x: tc.linalg.vector_norm(x, 1, dim=1) +
+                                tc.linalg.vector_norm(x, float("inf"), dim=1) +
+                                tc.linalg.vector_norm(x, 0.5, dim=1)), (4,)),
+    ("tril_triu", lambda: Fn(lambda x: x.tril() + x.triu(1) * 2.0), (4, 4)),
+    ("roll", lambda: Fn(lambda x: tc.roll(x, 1, 1) + tc.roll(x, (2, -1), (1, 2))), (3, 4)),
+]
+
+
+@pytest.mark.parametrize("name,make,shape", TENSOR_FUNCTIONS, ids=[c[0] for c in TENSOR_FUNCTIONS])
+def test_lookups_and_norms_export_and_match(name, make, shape):
+    check_model(make(), shape)
+
+
+def test_gather_with_a_constant_index_and_sort_refused():
+    x = tc.Tensor(np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32))
+    index = tc.Tensor(np.array([[2, 0], [1, 1]]))
+    model = Fn(lambda t: t.gather(1, index) * 2.0)
+    _, data = to_onnx(model, x, dynamic_axes=None)
+    with tc.no_grad():
+        assert_close(model(x).numpy(), session(data).run(None, {"input": x.numpy()})[0],
+                     "gather")
+    by_sort = Fn(lambda t: t.gather(1, t.argsort(dim=1)))
+    with pytest.raises(ExportError, match="TakeAlong.*outside the traced ops"):
+        export(by_sort, x, io.BytesIO())

@@ -248,3 +248,45 @@ def amax_dims(g, op):
 
 def cumsum(g, op):
     return g.node("CumSum", [op.inputs[0], g.const(np.int64(op.params["axis"]))])
+
+
+def vector_norm(g, op):
+    """linalg.vector_norm for ord inf, -inf, 0, 1, 2 and any other p."""
+    order, axes, keepdim = op.params["ord"], list(op.params["axes"]), op.params["keepdim"]
+    x, dtype = op.inputs[0], op.in_dtype(0)
+    if order == 2:
+        return g.reduce("ReduceL2", x, axes, keepdim)
+    if order == 1:
+        return g.reduce("ReduceL1", x, axes, keepdim)
+    if order in (math.inf, -math.inf):
+        return g.reduce("ReduceMax" if order > 0 else "ReduceMin", g.node("Abs", [x]), axes,
+                        keepdim)
+    if order == 0:
+        nonzero = g.node("Not", [g.node("Equal", [x, g.const(0.0, dtype)])])
+        return g.reduce("ReduceSum", g.node("Cast", [nonzero], to=g.onnx.helper
+                                            .np_dtype_to_tensor_dtype(np.dtype(dtype))),
+                        axes, keepdim)
+    powered = g.node("Pow", [g.node("Abs", [x]), g.const(order, dtype)])
+    return g.node("Pow", [g.reduce("ReduceSum", powered, axes, keepdim),
+                          g.const(1.0 / order, dtype)])
+
+
+def embedding(g, op):
+    """weight[index]: a Gather of the weight rows by the (traced) integer indices."""
+    return g.node("Gather", [op.inputs[0], op.index_input("index")], axis=0)
+
+
+def take_along(g, op):
+    """take_along_axis (torch.gather) with an index that is a traced value or constant."""
+    return g.node("GatherElements", [op.inputs[0], op.index_input("index")],
+                  axis=int(op.params["axis"]))
+
+
+def triangle_mask(g, op):
+    """tril / triu of the last two dims: a constant mask (the last two dims are fixed)."""
+    rows, cols = op.in_shape(0)[-2:]
+    if any(a >= len(op.in_shape(0)) - 2 for a in op.dynamic_in(0)):
+        raise op.fail("tril/triu over a dynamic axis cannot be exported")
+    keep = (np.triu if op.params["upper"] else np.tril)(np.ones((rows, cols), bool),
+                                                         op.params["diagonal"])
+    return g.node("Where", [g.const(keep), op.inputs[0], g.const(0, op.in_dtype(0))])

@@ -156,3 +156,31 @@ def repeat(g, op):
     if lead:
         x = g.unsqueeze(x, list(range(lead)))
     return g.node("Tile", [x, g.ints(sizes)])
+
+
+def roll(g, op):
+    """torch.roll: per axis, the last `shift` entries moved to the front (Slice + Concat);
+    with no axes, over the flattened tensor."""
+    shifts, axes = op.params["shifts"], op.params["axes"]
+    x, shape = op.inputs[0], op.in_shape(0)
+    if axes is None:
+        flat = g.node("Reshape", [x, g.ints([-1])])
+        n = math.prod(shape)
+        rolled = _roll_axis(g, flat, 0, int(shifts) % n if n else 0)
+        return g.node("Reshape", [rolled, g.node("Shape", [x])])
+    shifts = shifts if isinstance(shifts, (tuple, list)) else (shifts,)
+    axes = axes if isinstance(axes, (tuple, list)) else (axes,)
+    for s, a in zip(shifts, axes):
+        a = a % len(shape)
+        if a in op.dynamic_in(0):
+            raise op.fail("roll along a dynamic axis cannot be exported")
+        x = _roll_axis(g, x, a, int(s) % shape[a] if shape[a] else 0)
+    return x if x != op.inputs[0] else g.node("Identity", [x])
+
+
+def _roll_axis(g, x, axis, shift):
+    if shift == 0:
+        return x
+    tail = g.node("Slice", [x, g.ints([-shift]), g.ints([INT64_MAX]), g.ints([axis])])
+    head = g.node("Slice", [x, g.ints([0]), g.ints([-shift]), g.ints([axis])])
+    return g.node("Concat", [tail, head], axis=axis)

@@ -92,6 +92,12 @@ CONVERTERS = {
     "Repeat": shapes.repeat,
     "ReshapePermute": shapes.reshape_permute,      # pixel (un)shuffle, channel shuffle
     "Interpolate": resize.interpolate,             # Upsample, F.interpolate
+    "Roll": shapes.roll,
+    # lookups and norms
+    "EmbeddingLookup": m.embedding,
+    "TakeAlong": m.take_along,                     # torch.gather
+    "TriangleMask": m.triangle_mask,               # tril, triu
+    "VectorNorm": m.vector_norm,                   # linalg.vector_norm, F.normalize, ...
 }
 """Traced op (Function class) name -> converter. Adding an op is one entry here (and,
 unless it is one ONNX op of the same arity, one small function in a convert_* module)."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .converters import CONVERTERS
-from .graph import GraphBuilder, host as _host
+from .graph import GraphBuilder, host
 from .trace import ExportError, second_inputs, trace_forward
 
 MIN_OPSET = 13
@@ -35,10 +35,11 @@ class OpView:
     """What a converter sees of one op: its input value names, settings and the shapes
     of both traces (`dynamic_in(i)` / `dynamic_out`: the axes whose sizes differ)."""
 
-    def __init__(self, traced, second, inputs, array_input):
+    def __init__(self, traced, second, inputs, array_input, builder=None):
         self.traced, self.second = traced, second
         self.inputs = list(inputs)
         self._array_input = array_input
+        self._builder = builder
 
     name = property(lambda self: self.traced.name)
     params = property(lambda self: self.traced.params)
@@ -71,6 +72,19 @@ class OpView:
         """The value name of a raw array setting (BatchNorm's running stats): its
         state-dict key when it is a buffer's storage, else a new constant."""
         return self._array_input(arr, dtype)
+
+    def index_input(self, name):
+        """The value name of the index array setting `name` (Embedding's indices,
+        gather's index): the traced value whose storage it is (e.g. the model's integer
+        input), else a constant when it is the same in both traces; else an error."""
+        arr, arr2 = self.params[name], self.params2[name]
+        found = self._builder.by_array.get(id(arr)) if self._builder else None
+        if found is not None:
+            return found
+        if host(arr).shape != host(arr2).shape or not np.array_equal(host(arr), host(arr2)):
+            raise self.fail(f"its {name} was computed from the input outside the traced ops "
+                            "(e.g. by sort, topk or argmax) and cannot be exported")
+        return self._builder.g.const(host(arr).astype(np.int64))
 
     def fail(self, why):
         return ExportError(f"onnx.export: {self.traced.where()}: {why}")
@@ -170,10 +184,12 @@ class _Builder:
         self.g = GraphBuilder(onnx, opset)
         self.first, self.second = first, second
         self.values = {}                     # value_key -> value name
+        self.by_array = {}                   # id(storage array) -> value name
         self.produced = set()                # names made by nodes
-        for key, name in zip(first.input_keys, input_names):
+        for key, t, name in zip(first.input_keys, first.inputs, input_names):
             self.g.reserve(name)
             self.values[key] = name
+            self.by_array[id(t.data)] = name
         self.param_by_tensor, self.param_by_array = {}, {}
         for key, t in model.state_dict(keep_vars=True).items():
             self.param_by_tensor.setdefault(id(t), (key, t))
@@ -183,14 +199,14 @@ class _Builder:
 
     def _param(self, key, arr):
         if key not in self.g.initializers:
-            self.g.initializer(key, _host(arr))
+            self.g.initializer(key, host(arr))
         return key
 
     def array_input(self, arr, dtype):
         hit = self.param_by_array.get(id(arr))
         if hit is not None and hit[1].data.dtype == dtype:
             return self._param(hit[0], arr)
-        return self.g.const(_host(arr).astype(dtype))
+        return self.g.const(host(arr).astype(dtype))
 
     def value(self, key, t, t2, where):
         """The name of the value `key` held by tensor `t` (used at `where`; `t2` is its
@@ -202,7 +218,7 @@ class _Builder:
         if hit is not None:
             name = self._param(hit[0], t.data)
         else:
-            a, b = _host(t.data), _host(t2.data)
+            a, b = host(t.data), host(t2.data)
             if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
                 raise ExportError(
                     f"onnx.export: {where}: one of its inputs (shape {a.shape}) was "
@@ -222,8 +238,9 @@ class _Builder:
                                   "mapping (not exportable)")
             inputs = [self.value(k, t, t2, op.where())
                       for k, t, t2 in zip(op.in_keys, op.inputs, op2.inputs)]
-            out = convert(self.g, OpView(op, op2, inputs, self.array_input))
+            out = convert(self.g, OpView(op, op2, inputs, self.array_input, self))
             self.values[op.out_key] = out
+            self.by_array[id(op.output.data)] = out
             self.produced.add(out)
 
     def name_outputs(self, output_names):
