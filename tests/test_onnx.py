@@ -943,3 +943,24 @@ def test_gather_with_a_constant_index_and_sort_refused():
     by_sort = Fn(lambda t: t.gather(1, t.argsort(dim=1)))
     with pytest.raises(ExportError, match="TakeAlong.*outside the traced ops"):
         export(by_sort, x, io.BytesIO())
+
+
+def _port_test_cases():
+    try:
+        from tests import test_port_models as port
+    except ImportError:
+        return None, {}
+    return port, {k: v for k, v in port.CASES.items() if "\n" in v[0]}
+
+
+@pytest.mark.parametrize("case", sorted(_port_test_cases()[1]) or ["absent"])
+def test_port_test_models_export_and_match(case):
+    """tests/test_port_models.py's PyTorch-source models (U-Net both ways, SE, VGG-BN;
+    ResNet-20 and MobileNetV2 are tinygrad_cv.models, tested above), in float32."""
+    port, cases = _port_test_cases()
+    if case not in cases:
+        pytest.skip("tests/test_port_models.py is not on this checkout")
+    source, cls, kwargs, shape = cases[case]
+    tc.manual_seed(4)
+    model = getattr(port._module(source, port.OUR_IMPORTS), cls)(**kwargs)
+    check_model(_randomize_batch_norms(model, seed=4), shape[1:])
