@@ -964,3 +964,53 @@ def test_port_test_models_export_and_match(case):
     tc.manual_seed(4)
     model = getattr(port._module(source, port.OUR_IMPORTS), cls)(**kwargs)
     check_model(_randomize_batch_norms(model, seed=4), shape[1:])
+
+
+class TinyViT(nn.Module):
+    """ViT-style: patches by a strided conv, a class token expanded to the batch, position
+    embeddings, one attention block with reshape/permute of the heads, LayerNorm, GELU."""
+
+    def __init__(self, dim=8, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.patch = nn.Conv2d(3, dim, 4, stride=4)
+        self.cls_token = nn.Parameter(tc.randn(1, 1, dim) * 0.1)
+        self.pos = nn.Parameter(tc.randn(1, 5, dim) * 0.1)
+        self.norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.head = nn.Linear(dim, 3)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)                 # (B, 4, dim)
+        b, n, c = x.shape
+        x = tc.cat([self.cls_token.expand(b, -1, -1), x], dim=1) + self.pos
+        qkv = self.qkv(self.norm(x)).reshape(b, n + 1, 3, self.heads, c // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)[0], qkv.permute(2, 0, 3, 1, 4)[1], \
+            qkv.permute(2, 0, 3, 1, 4)[2]
+        attn = F.softmax(q @ k.transpose(-2, -1) * (c // self.heads) ** -0.5, dim=-1)
+        x = x + self.proj((attn @ v).transpose(1, 2).reshape(b, n + 1, c))
+        x = x + self.mlp(self.norm(x))
+        return self.head(x[:, 0])
+
+
+@pytest.mark.skipif(not hasattr(nn, "LayerNorm"), reason="coverage layers not here yet")
+def test_vit_style_class_token_expanded_to_the_batch():
+    tc.manual_seed(5)
+    proto = check_model(TinyViT(), (3, 8, 8))
+    assert "Shape" in {n.op_type for n in proto.graph.node}     # the batch read at run time
+
+
+def test_reshape_merging_two_dynamic_axes_reads_them_at_run_time():
+    """(B, T, C) -> (B * T, C) -> (B, T, C) with B and T both dynamic."""
+    model = Fn(lambda x: (x.reshape(-1, x.shape[2]) * 2.0).reshape(x.shape[0], x.shape[1], 3))
+    x = tc.Tensor(np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32))
+    buf = io.BytesIO()
+    export(model, x, buf, dynamic_axes={"input": {0: "b", 1: "t"}})
+    sess = session(buf.getvalue())
+    for shape in ((3, 5, 3), (1, 2, 3)):
+        xi = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+        with tc.no_grad():
+            assert_close(model(tc.Tensor(xi)).numpy(), sess.run(None, {"input": xi})[0],
+                         f"shape {shape}")

@@ -174,15 +174,15 @@ def group_stat_norm(g, op):
     p, p2 = op.params, op.params2
     x, dtype = op.inputs[0], op.in_dtype(0)
     shape_of_x = g.node("Shape", [x])
-    rows = g.node("Reshape", [x, g.ints(shape_spec(op, op.in_shape(0), op.in_shape2(0),
-                                                    p["group_shape"], p2["group_shape"]))])
+    rows = g.node("Reshape", [x, shape_spec(g, op, op.in_shape(0), op.in_shape2(0),
+                                            p["group_shape"], p2["group_shape"])])
     mean = g.reduce("ReduceMean", rows, [-1], True)
     centred = g.node("Sub", [rows, mean])
     var = g.reduce("ReduceMean", g.node("Mul", [centred, centred]), [-1], True)
     std = g.node("Sqrt", [g.node("Add", [var, g.const(p["eps"], dtype)])])
     y = g.node("Div", [centred, std])
-    y = g.node("Reshape", [y, g.ints(shape_spec(op, p["group_shape"], p2["group_shape"],
-                                                 p["affine_shape"], p2["affine_shape"]))])
+    y = g.node("Reshape", [y, shape_spec(g, op, p["group_shape"], p2["group_shape"],
+                                         p["affine_shape"], p2["affine_shape"])])
     rest, param_shape = list(op.inputs[1:]), g.ints(p["param_shape"])
     if p["has_weight"]:
         y = g.node("Mul", [y, g.node("Reshape", [rest.pop(0), param_shape])])

@@ -11,26 +11,43 @@ from .graph import INT64_MAX, INT64_MIN, host
 
 # ----------------------------------------------------------------------------- shapes
 
-def shape_spec(op, in1, in2, out1, out2):
-    """The target shape for ONNX Reshape of a value shaped in1 (in2 in the check trace)
-    to out1 (out2): a dynamic axis kept in place is 0 (copy the input's size), one that
-    changes is -1; more than one changing is an error."""
+def shape_spec(g, op, in1, in2, out1, out2):
+    """The target shape (a value name) for ONNX Reshape of a value shaped in1 (in2 in the
+    check trace) to out1 (out2): a dynamic axis kept in place is 0 (copy the input's
+    size), one changing is -1, and any further changing one is read at run time from a
+    graph input axis of the same sizes in both traces (else an error)."""
     spec, inferred = list(out1), []
     for i in (i for i, (a, b) in enumerate(zip(out1, out2)) if a != b):
         if i < len(in1) and in1[i] == out1[i] and in2[i] == out2[i]:
             spec[i] = 0
         else:
             inferred.append(i)
-    if len(inferred) > 1:
-        raise op.fail(f"reshaping {tuple(in1)} to {tuple(out1)} moves more than one dynamic "
-                      "axis; export with fixed sizes")
-    for i in inferred:
-        spec[i] = -1
-    return spec
+    for i in inferred[1:]:
+        spec[i] = op.input_dim(out1[i], out2[i])
+        if spec[i] is None:
+            raise op.fail(f"reshaping {tuple(in1)} to {tuple(out1)} moves more than one "
+                          "dynamic axis; export with fixed sizes")
+    if inferred:
+        spec[inferred[0]] = -1
+    return shape_value(g, spec)
 
 
-def _reshape_spec(op):
-    return shape_spec(op, op.in_shape(0), op.in_shape2(0), op.out_shape, op.out_shape2)
+def shape_value(g, spec):
+    """A 1-D int64 shape from ints and value names of 1-element int64 tensors."""
+    if all(isinstance(v, (int, np.integer)) for v in spec):
+        return g.ints(spec)
+    parts, run = [], []
+    for v in spec:
+        if isinstance(v, str):
+            if run:
+                parts.append(g.ints(run))
+                run = []
+            parts.append(v)
+        else:
+            run.append(int(v))
+    if run:
+        parts.append(g.ints(run))
+    return g.node("Concat", parts, axis=0)
 
 
 def reshape(g, op):
@@ -40,7 +57,8 @@ def reshape(g, op):
         return g.node("Flatten", op.inputs, axis=1)
     if 0 in out1 and op.dynamic_out:
         raise op.fail(f"reshape to {tuple(out1)} (an empty axis) with a dynamic axis")
-    return g.node("Reshape", [op.inputs[0], g.ints(_reshape_spec(op))])
+    return g.node("Reshape", [op.inputs[0], shape_spec(g, op, in1, op.in_shape2(0), out1,
+                                                       op.out_shape2)])
 
 
 def permute(g, op):
@@ -51,11 +69,15 @@ def expand(g, op):
     in1, out1 = op.in_shape(0), list(op.out_shape)
     lead = len(out1) - len(in1)
     spec = list(out1)
-    for i in op.dynamic_out:     # a dynamic axis the input already has: leave it (1)
-        if i < lead or op.in_shape2(0)[i - lead] != op.out_shape2[i]:
+    for i in op.dynamic_out:
+        if i >= lead and op.in_shape2(0)[i - lead] == op.out_shape2[i]:
+            spec[i] = 1          # a dynamic axis the input already has: leave it
+            continue
+        # Expanded to a dynamic size (a class token to the batch): read it at run time.
+        spec[i] = op.input_dim(out1[i], op.out_shape2[i])
+        if spec[i] is None:
             raise op.fail(f"expand of {tuple(in1)} to {tuple(out1)} along a dynamic axis")
-        spec[i] = 1
-    return g.node("Expand", [op.inputs[0], g.ints(spec)])
+    return g.node("Expand", [op.inputs[0], shape_value(g, spec)])
 
 
 def cat(g, op):
@@ -124,14 +146,14 @@ def getitem(g, op):
 def reshape_permute(g, op):
     """pixel_shuffle / pixel_unshuffle / channel_shuffle: reshape, transpose, reshape."""
     p, p2 = op.params, op.params2
-    split = g.node("Reshape", [op.inputs[0], g.ints(shape_spec(
-        op, op.in_shape(0), op.in_shape2(0), p["split_shape"], p2["split_shape"]))])
+    split = g.node("Reshape", [op.inputs[0], shape_spec(
+        g, op, op.in_shape(0), op.in_shape2(0), p["split_shape"], p2["split_shape"])])
     moved = g.node("Transpose", [split], perm=list(p["perm"]))
     perm = list(p["perm"])
     moved1 = [p["split_shape"][i] for i in perm]
     moved2 = [p2["split_shape"][i] for i in perm]
-    return g.node("Reshape", [moved, g.ints(shape_spec(op, moved1, moved2, op.out_shape,
-                                                        op.out_shape2))])
+    return g.node("Reshape", [moved, shape_spec(g, op, moved1, moved2, op.out_shape,
+                                                 op.out_shape2)])
 
 
 def narrow(g, op):

@@ -86,6 +86,12 @@ class OpView:
                             "(e.g. by sort, topk or argmax) and cannot be exported")
         return self._builder.g.const(host(arr).astype(np.int64))
 
+    def input_dim(self, size1, size2):
+        """A 1-element int64 value holding, at run time, the size of a graph input axis
+        that was size1 in the traced input and size2 in the check (e.g. the batch), or
+        None when no input axis has those sizes."""
+        return self._builder.input_dim(size1, size2) if self._builder else None
+
     def fail(self, why):
         return ExportError(f"onnx.export: {self.traced.where()}: {why}")
 
@@ -185,6 +191,8 @@ class _Builder:
         self.first, self.second = first, second
         self.values = {}                     # value_key -> value name
         self.by_array = {}                   # id(storage array) -> value name
+        self.input_names = list(input_names)
+        self._dims = {}                      # (input name, axis) -> its run-time size
         self.produced = set()                # names made by nodes
         for key, t, name in zip(first.input_keys, first.inputs, input_names):
             self.g.reserve(name)
@@ -196,6 +204,19 @@ class _Builder:
             self.param_by_array.setdefault(id(t.data), (key, t))
         for key, _ in self.param_by_array.values():
             self.g.reserve(key)
+
+    def input_dim(self, size1, size2):
+        """See OpView.input_dim (one Shape + Gather per input axis, made once)."""
+        for name, t1, t2 in zip(self.input_names, self.first.inputs, self.second.inputs):
+            for axis, (n1, n2) in enumerate(zip(t1.shape, t2.shape)):
+                if (n1, n2) == (size1, size2) and n1 != n2:
+                    key = (name, axis)
+                    if key not in self._dims:
+                        shape = self.g.node("Shape", [name])
+                        self._dims[key] = self.g.node("Gather", [shape, self.g.ints([axis])],
+                                                      axis=0)
+                    return self._dims[key]
+        return None
 
     def _param(self, key, arr):
         if key not in self.g.initializers:
