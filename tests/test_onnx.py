@@ -679,12 +679,17 @@ def test_data_dependent_control_flow_is_refused():
         export(model, tc.ones(2, 4), io.BytesIO())
 
 
-def test_batch_size_baked_into_a_new_tensor_is_refused():
-    model = Fn(lambda x: x + tc.zeros(x.shape[0], 4))
+def test_new_tensor_of_the_batch_size():
+    """tc.zeros(batch, ...) in a forward becomes ConstantOfShape of the run-time batch;
+    a non-constant one (arange) of the batch size is refused."""
+    model = Fn(lambda x: x + tc.full((x.shape[0], 4), 0.5))
+    proto = check_model(model, (4,))
+    assert "ConstantOfShape" in {n.op_type for n in proto.graph.node}
+    ramp = Fn(lambda x: x + tc.arange(x.shape[0] * 4).reshape(x.shape[0], 4))
     with pytest.raises(ExportError, match="outside the traced ops"):
-        export(model, tc.ones(2, 4), io.BytesIO(), dynamic_axes=DYNAMIC)
-    # Without a dynamic axis the same model exports (the zeros are a constant).
-    _, data = to_onnx(model, tc.ones(2, 4), dynamic_axes=None)
+        export(ramp, tc.ones(2, 4), io.BytesIO(), dynamic_axes=DYNAMIC)
+    # Without a dynamic axis the same model exports (the ramp is a constant).
+    _, data = to_onnx(ramp, tc.ones(2, 4), dynamic_axes=None)
     assert session(data).run(None, {"input": np.ones((2, 4), np.float32)})[0].shape == (2, 4)
 
 

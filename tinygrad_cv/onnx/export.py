@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from ..tensor import Tensor
+from .convert_shapes import shape_value
 from .converters import CONVERTERS
 from .graph import GraphBuilder, host
 from .trace import ExportError, second_inputs, trace_forward
@@ -218,6 +219,21 @@ class _Builder:
                     return self._dims[key]
         return None
 
+    def _filled(self, a, b):
+        """A tensor of one value whose shape follows the input's dynamic axes (e.g.
+        tc.zeros(x.shape[0], 10)) as ConstantOfShape of the run-time shape; else None."""
+        if a.ndim != b.ndim or not a.size or not b.size:
+            return None
+        value = a.reshape(-1)[0]
+        if not ((a == value).all() and (b == value).all()):
+            return None
+        spec = [int(n1) if n1 == n2 else self.input_dim(n1, n2)
+                for n1, n2 in zip(a.shape, b.shape)]
+        if any(v is None for v in spec):
+            return None
+        fill = self.g.onnx.numpy_helper.from_array(np.asarray([value], a.dtype), "value")
+        return self.g.node("ConstantOfShape", [shape_value(self.g, spec)], value=fill)
+
     def _param(self, key, arr):
         if key not in self.g.initializers:
             self.g.initializer(key, host(arr))
@@ -240,13 +256,15 @@ class _Builder:
             name = self._param(hit[0], t.data)
         else:
             a, b = host(t.data), host(t2.data)
-            if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
-                raise ExportError(
-                    f"onnx.export: {where}: one of its inputs (shape {a.shape}) was "
-                    "computed from the model's input outside the traced ops (a comparison, "
-                    ".item(), .numpy(), a new tensor of the input's size, ...) and would be "
-                    "frozen into the graph as a constant")
-            name = self.g.const(a)
+            name = self._filled(a, b) if a.shape != b.shape else None
+            if name is None:
+                if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+                    raise ExportError(
+                        f"onnx.export: {where}: one of its inputs (shape {a.shape}) was "
+                        "computed from the model's input outside the traced ops (a "
+                        "comparison, .item(), .numpy(), a non-constant tensor of the input's "
+                        "size, ...) and would be frozen into the graph as a constant")
+                name = self.g.const(a)
         self.values[key] = name
         return name
 
