@@ -63,6 +63,7 @@ def both_kinds(arr):
 
 # ---------------------------------------------------------------------- deterministic
 @requires_torchvision
+@pytest.mark.filterwarnings("ignore:Anti-alias option is always applied")
 @pytest.mark.parametrize("size,kwargs", [
     (10, {}), ((15, 40), {}), (50, {}), ((7, 9), {"antialias": False}),
     (40, {"antialias": False}), (12, {"interpolation": T.InterpolationMode.NEAREST}),
