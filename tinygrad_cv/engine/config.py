@@ -7,7 +7,8 @@
 
 - A `.py` config is executed as a plain Python file (it can run code, by design, as in
   mmengine: only use configs you trust); its module-level names that do not start with
-  an underscore (modules and functions excluded) form the config. `.toml` is read with
+  an underscore and hold plain data (dicts, lists, tuples, str, numbers, bools, None;
+  not modules, functions, classes or other objects) form the config. `.toml` is read with
   `tomllib`, `.json` with `json`.
 - `_base_` (a path or a list of paths, relative to the file) names configs to start
   from: bases are merged left to right, then the file itself on top. Dicts merge key by
@@ -24,13 +25,15 @@ import copy
 import json
 import math
 import os
-import types
 
 from ..errors import UserError
 
 BASE_KEY = "_base_"
 DELETE_KEY = "_delete_"
 SUFFIXES = (".py", ".toml", ".json")
+PLAIN_TYPES = (dict, list, tuple, str, int, float, bool, type(None))
+"""What a .py config's module-level names may hold to be part of the config; modules,
+functions, classes and other imported objects are left out."""
 
 
 class ConfigError(UserError):
@@ -234,7 +237,7 @@ def _exec_python(path, raw):
                           f"{type(exc).__name__}: {exc}") from None
     return {key: value for key, value in namespace.items()
             if not key.startswith("__") and (key == BASE_KEY or not key.startswith("_"))
-            and not isinstance(value, (types.ModuleType, types.FunctionType, type))}
+            and isinstance(value, PLAIN_TYPES)}
 
 
 def merge(base, update):
