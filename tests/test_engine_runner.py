@@ -188,3 +188,16 @@ def test_from_cfg_builds_and_trains(tmp_path):
     again.train()
     for key, value in runner.model.state_dict().items():
         assert np.array_equal(value.numpy(), again.model.state_dict()[key].numpy())
+
+
+def test_report_hook_writes_the_html_report(tmp_path):
+    from tinygrad_cv.engine import ConfusionMatrix, ReportHook
+    from tinygrad_cv.engine.metrics import Accuracy
+    runner = make_runner(tmp_path, max_epochs=2, metrics=[Accuracy(), ConfusionMatrix(3)],
+                         hooks=[ReportHook(class_names=["a", "b", "c"])],
+                         default_hooks=[LoggerHook(interval=1, progress=False)])
+    runner.train()
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "Final test accuracy" in page and "<td>2</td>" in page   # two epochs in the table
+    with pytest.raises(Exception, match="needs a ConfusionMatrix"):
+        make_runner(tmp_path / "x", hooks=[ReportHook()], default_hooks=[]).train()

@@ -6,7 +6,7 @@ Importing tinygrad_cv does not import this package; `import tinygrad_cv.engine` 
 from .checkpoint import CheckpointMismatchError, find_latest
 from .config import Config, ConfigDict, ConfigError
 from .hooks import (PRIORITIES, CheckpointHook, EarlyStoppingHook, EMAHook, Hook, LoggerHook,
-                    ParamSchedulerHook, TimerHook, infer_rule)
+                    ParamSchedulerHook, ReportHook, TimerHook, infer_rule)
 from .metrics import Accuracy, BaseMetric, ClassificationReport, ConfusionMatrix, MeanIoU
 from .registry import (DATASETS, HOOKS, METRICS, MODELS, OPTIMIZERS, SCHEDULERS, TRANSFORMS,
                        Registry, RegistryError, build)
@@ -15,6 +15,6 @@ from .runner import Runner, clip_grad_norm
 __all__ = ["Config", "ConfigDict", "ConfigError", "Registry", "RegistryError", "build",
            "MODELS", "DATASETS", "TRANSFORMS", "OPTIMIZERS", "SCHEDULERS", "HOOKS", "METRICS",
            "Runner", "Hook", "TimerHook", "LoggerHook", "ParamSchedulerHook", "CheckpointHook",
-           "EarlyStoppingHook", "EMAHook", "PRIORITIES", "infer_rule", "BaseMetric",
+           "EarlyStoppingHook", "EMAHook", "ReportHook", "PRIORITIES", "infer_rule", "BaseMetric",
            "Accuracy", "ConfusionMatrix", "ClassificationReport", "MeanIoU",
            "CheckpointMismatchError", "find_latest", "clip_grad_norm"]

@@ -12,7 +12,6 @@ import sys
 
 from ..errors import UserError
 
-CONFIG_ONLY = ("work_dir", "cfg_options", "launcher")
 
 
 def add_config_arguments(parser, with_resume=True):

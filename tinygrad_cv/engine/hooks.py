@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -494,6 +493,70 @@ class EMAHook(Hook):
 
     def load_state_dict(self, state):
         self.ema = {k: np.array(v, copy=True) for k, v in state["ema"].items()}
+
+
+class ReportHook(Hook):
+    """At the end of training, the HTML report of `tinygrad_cv.report` in
+    `work_dir/<out_dir>`: curves drawn from the metrics file (mean train loss per epoch,
+    val loss and accuracy), the last validation's confusion matrix and the first
+    convolution's filters. Needs a `ConfusionMatrix` or `ClassificationReport` metric;
+    misclassified images are not collected (that section says none were kept)."""
+
+    priority = "LOWEST"
+
+    def __init__(self, out_dir="report", class_names=None, title=None):
+        self.out_dir = out_dir
+        self.class_names = class_names
+        self.title = title
+        self.path = None
+
+    def before_run(self, runner):
+        from .metrics import ConfusionMatrix
+        if runner.val_dataloader is not None and not any(
+                isinstance(m, ConfusionMatrix) for m in (runner.metrics or [])):
+            raise UserError("ReportHook: needs a ConfusionMatrix or ClassificationReport "
+                            "metric (metrics=[..., ConfusionMatrix(num_classes)])")
+
+    def after_train(self, runner):
+        if not runner.is_main_process or runner.last_val_metrics is None:
+            return
+        from ..report import write_report
+        from ..train import EpochResult, Evaluation
+        history = self._history(os.path.join(runner.work_dir, "metrics.jsonl"))
+        metrics = runner.last_val_metrics
+        confusion = np.asarray(metrics["confusion_matrix"])
+        accuracy = float(np.trace(confusion) / max(confusion.sum(), 1))
+        names = self.class_names or [str(i) for i in range(len(confusion))]
+        evaluation = Evaluation(loss=metrics.get("loss", float("nan")), accuracy=accuracy,
+                                confusion=confusion)
+        self.path = write_report(os.path.join(runner.work_dir, self.out_dir), history,
+                                 evaluation, runner.model, names,
+                                 title=self.title or f"{type(runner.model).__name__} report",
+                                 details={"work_dir": runner.work_dir, "epochs": runner.epoch,
+                                          "iterations": runner.iter})
+        runner.log(f"report written to {self.path}")
+
+    @staticmethod
+    def _history(path):
+        from ..train import EpochResult
+        train, val = {}, {}
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                record = json.loads(line)
+                epoch = record.get("epoch")
+                if record.get("mode") == "train":
+                    train.setdefault(epoch, []).append(record.get("loss", float("nan")))
+                elif record.get("mode") == "val":
+                    val[epoch] = record          # the later line wins (a resumed run)
+        history = []
+        for epoch in sorted(val):
+            record = val[epoch]
+            accuracy = next((v for k, v in record.items() if k.startswith("acc")
+                             and isinstance(v, (int, float))), float("nan"))
+            losses = train.get(epoch, [])
+            history.append(EpochResult(epoch, float(np.mean(losses)) if losses else float("nan"),
+                                       record.get("loss", float("nan")), accuracy))
+        return history
 
 
 def default_hooks(checkpoint=None, logger=None):

@@ -145,7 +145,8 @@ class ClassificationReport(ConfusionMatrix):
     """Per-class precision, recall and F1 (0 where undefined, as scikit-learn's
     zero_division=0), their macro averages and the support of each class.
     `compute()` -> {"precision", "recall", "f1" (macro), "accuracy",
-    "precision_per_class", "recall_per_class", "f1_per_class", "support"}."""
+    "precision_per_class", "recall_per_class", "f1_per_class", "support",
+    "confusion_matrix"}."""
 
     def compute(self):
         m = self._n_matrix
@@ -159,7 +160,8 @@ class ClassificationReport(ConfusionMatrix):
                 "f1": float(f1.mean()),
                 "accuracy": float(tp.sum() / total) if total else float("nan"),
                 "precision_per_class": precision.tolist(), "recall_per_class": recall.tolist(),
-                "f1_per_class": f1.tolist(), "support": support.tolist()}
+                "f1_per_class": f1.tolist(), "support": support.tolist(),
+                "confusion_matrix": m.copy()}
 
 
 class MeanIoU(ConfusionMatrix):

@@ -35,7 +35,7 @@ from ..nn import functional as F
 from ..optim import Optimizer
 from . import checkpoint as ckpt_io
 from . import rng
-from .dist import LocalProcess, process_for
+from .dist import process_for
 from .hooks import CheckpointHook, Hook, LoggerHook, default_hooks, get_priority
 from .registry import HOOKS, METRICS, OPTIMIZERS, SCHEDULERS, build
 
