@@ -139,7 +139,7 @@ def main():
     print(f"checkpoint write (the engine's one fixed cost per epoch): median {ckpt:.3f} s = "
           f"{100 * ckpt / (per_iter * full_iters):.2f}% of a full 60000-sample epoch at this "
           f"rate ({per_iter * 1000:.0f} ms/iteration, extrapolated)")
-    print(f"RSS after each engine epoch (MiB): {[round(r) for r in rss]}")
+    print(f"RSS after each engine run (a fresh model and Runner each; MiB): {[round(r) for r in rss]}")
     print(f"metrics.jsonl lines after {len(engine) + 1} engine epochs: {lines}")
 
 if __name__ == "__main__":

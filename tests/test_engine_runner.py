@@ -201,3 +201,29 @@ def test_report_hook_writes_the_html_report(tmp_path):
     assert "Final test accuracy" in page and "<td>2</td>" in page   # two epochs in the table
     with pytest.raises(Exception, match="needs a ConfusionMatrix"):
         make_runner(tmp_path / "x", hooks=[ReportHook()], default_hooks=[]).train()
+
+
+def test_memory_stays_flat_over_a_long_run(tmp_path):
+    """RSS after epoch 10 and after epoch 40 of one run (val and a checkpoint every
+    epoch) differ by less than 4 MiB: nothing accumulates per epoch."""
+    def rss_mib():
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS"))
+
+    class Rss(Hook):
+        priority = "LOWEST"
+
+        def __init__(self):
+            self.values = []
+
+        def after_train_epoch(self, runner):
+            self.values.append(rss_mib())
+
+    rss = Rss()
+    make_runner(tmp_path, max_epochs=40, hooks=[rss],
+                default_hooks=[LoggerHook(interval=1, progress=False),
+                               CheckpointHook(max_keep_ckpts=1, save_best="auto")]).train()
+    assert len(rss.values) == 40
+    assert rss.values[-1] - rss.values[9] < 4, rss.values
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 40 * 3 + 40          # 3 train lines and 1 val line per epoch
