@@ -11,7 +11,7 @@ from tinygrad_cv import nn
 from tinygrad_cv.data import DataLoader, TensorDataset
 from tinygrad_cv.engine import (DATASETS, CheckpointHook, CheckpointMismatchError, Config,
                                 EarlyStoppingHook, EMAHook, Hook, LoggerHook, Runner,
-                                clip_grad_norm, infer_rule)
+                                infer_rule)
 from tinygrad_cv.engine.hooks import get_priority
 
 
@@ -147,15 +147,32 @@ def test_early_stopping_and_ema(tmp_path):
     assert np.array_equal(runner.model.state_dict()[key].numpy(), trained)
 
 
-def test_clip_grad_norm_hand_computed():
-    p = tc.tensor(np.zeros(2, dtype=np.float32), requires_grad=True)
-    q = tc.tensor(np.zeros(1, dtype=np.float32), requires_grad=True)
-    (p * tc.tensor([3.0, 0.0])).sum().backward()
-    (q * tc.tensor([4.0])).sum().backward()
-    total = clip_grad_norm([p, q], max_norm=1.0)
-    assert total == pytest.approx(5.0)
-    np.testing.assert_allclose(p.grad.numpy(), [0.6, 0.0], rtol=1e-5)
-    np.testing.assert_allclose(q.grad.numpy(), [0.8], rtol=1e-5)
+def test_clip_grad_setting_clips_every_step(tmp_path, monkeypatch):
+    import tinygrad_cv.engine.runner as runner_module
+    norms = []
+    real = runner_module.clip_grad_norm_
+
+    def spy(parameters, **kwargs):
+        total = real(parameters, **kwargs)
+        params = [p for p in runner.model.parameters() if p.grad is not None]
+        after = float(np.sqrt(sum(float((p.grad.numpy() ** 2).sum()) for p in params)))
+        norms.append((float(total.item()), after, kwargs))
+        return total
+
+    monkeypatch.setattr(runner_module, "clip_grad_norm_", spy)
+    runner = make_runner(tmp_path, max_epochs=1, clip_grad=dict(max_norm=1e-3),
+                         default_hooks=[])
+    runner.train()
+    assert len(norms) == 3 and all(k == {"max_norm": 1e-3} for _, _, k in norms)
+    assert all(before > 1e-3 and after <= 1e-3 * 1.001 for before, after, _ in norms)
+
+
+def test_reduce_lr_on_plateau_steps_on_the_monitored_metric(tmp_path):
+    runner = make_runner(tmp_path, max_epochs=4, default_hooks=None, param_scheduler=dict(
+        type="ReduceLROnPlateau", mode="max", patience=0, factor=0.5,
+        monitor="accuracy/top1", threshold=10.0))        # never "improves": halves each time
+    runner.train()
+    assert runner.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 3)
 
 
 def test_from_cfg_builds_and_trains(tmp_path):

@@ -10,11 +10,11 @@ from .hooks import (PRIORITIES, CheckpointHook, EarlyStoppingHook, EMAHook, Hook
 from .metrics import Accuracy, BaseMetric, ClassificationReport, ConfusionMatrix, MeanIoU
 from .registry import (DATASETS, HOOKS, METRICS, MODELS, OPTIMIZERS, SCHEDULERS, TRANSFORMS,
                        Registry, RegistryError, build)
-from .runner import Runner, clip_grad_norm
+from .runner import Runner
 
 __all__ = ["Config", "ConfigDict", "ConfigError", "Registry", "RegistryError", "build",
            "MODELS", "DATASETS", "TRANSFORMS", "OPTIMIZERS", "SCHEDULERS", "HOOKS", "METRICS",
            "Runner", "Hook", "TimerHook", "LoggerHook", "ParamSchedulerHook", "CheckpointHook",
            "EarlyStoppingHook", "EMAHook", "ReportHook", "PRIORITIES", "infer_rule", "BaseMetric",
            "Accuracy", "ConfusionMatrix", "ClassificationReport", "MeanIoU",
-           "CheckpointMismatchError", "find_latest", "clip_grad_norm"]
+           "CheckpointMismatchError", "find_latest"]

@@ -237,21 +237,38 @@ def _format_metrics(metrics):
 
 
 # ----------------------------------------------------------------------------- schedulers
+def _needs_metric(scheduler):
+    return hasattr(scheduler, "mode") and hasattr(scheduler, "patience")   # ReduceLROnPlateau
+
+
 class ParamSchedulerHook(Hook):
     """Steps each of `runner.param_schedulers` after every epoch (`by_epoch=True`) or
-    after every iteration (`by_epoch=False`); set per scheduler by the Runner."""
+    after every iteration (`by_epoch=False`); set per scheduler by the Runner.
+    `ReduceLROnPlateau` steps after each validation instead, with the metric named by
+    its `monitor` attribute (default "loss"; set `monitor=` in its config dict)."""
 
     priority = "LOW"
 
     def after_train_iter(self, runner, batch_idx, data_batch, outputs):
         for scheduler, by_epoch in runner.param_schedulers:
-            if not by_epoch:
+            if not by_epoch and not _needs_metric(scheduler):
                 scheduler.step()
 
     def after_train_epoch(self, runner):
         for scheduler, by_epoch in runner.param_schedulers:
-            if by_epoch:
+            if by_epoch and not _needs_metric(scheduler):
                 scheduler.step()
+
+    def after_val(self, runner, metrics):
+        if not runner.training:
+            return
+        for scheduler, _ in runner.param_schedulers:
+            if _needs_metric(scheduler):
+                monitor = getattr(scheduler, "monitor", "loss")
+                if monitor not in metrics:
+                    raise UserError(f"ReduceLROnPlateau: monitor={monitor!r} is not one of "
+                                    f"the validation metrics ({', '.join(metrics)})")
+                scheduler.step(metrics[monitor])
 
 
 # ----------------------------------------------------------------------------- checkpoint

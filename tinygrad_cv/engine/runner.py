@@ -9,7 +9,7 @@ exact resume (mmengine's Runner, with PyTorch-style models and a plain loss func
 
 One training step is PyTorch's: forward, `loss_fn(outputs, targets)` (cross-entropy
 by default), backward (the loss divided by `accumulative_counts`), optional gradient
-clipping, `optimizer.step()`, `optimizer.zero_grad()` every `accumulative_counts`
+clipping (`nn.utils.clip_grad_norm_(params, **clip_grad)`), `optimizer.step()`, `optimizer.zero_grad()` every `accumulative_counts`
 batches (and at the end of an epoch). A model with a `train_step(batch, runner)`
 method computes its own loss instead (it returns a dict with "loss").
 
@@ -20,7 +20,6 @@ order, so the resumed loader repeats the epoch's order and skips the batches don
 """
 from __future__ import annotations
 
-import math
 import os
 import secrets
 import signal
@@ -32,6 +31,7 @@ from .. import nn
 from ..autograd import no_grad
 from ..errors import Interrupted, UserError, signal_name, signals_deferred
 from ..nn import functional as F
+from ..nn.utils import clip_grad_norm_
 from ..optim import Optimizer
 from . import checkpoint as ckpt_io
 from . import rng
@@ -131,7 +131,11 @@ class Runner:
                     raise ValueError("Runner: param_scheduler needs an optimizer")
                 item = dict(item)
                 by_epoch = item.pop("by_epoch", self.by_epoch)
-                built.append((build(item, SCHEDULERS, optimizer=self.optimizer), bool(by_epoch)))
+                monitor = item.pop("monitor", None)
+                scheduler = build(item, SCHEDULERS, optimizer=self.optimizer)
+                if monitor is not None:
+                    scheduler.monitor = monitor
+                built.append((scheduler, bool(by_epoch)))
             elif isinstance(item, tuple):
                 built.append((item[0], bool(item[1])))
             else:
@@ -270,7 +274,7 @@ class Runner:
         (loss / counts if counts > 1 else loss).backward()
         if self.iter % counts == counts - 1 or last_of_epoch or counts == 1:
             if self.clip_grad:
-                clip_grad_norm(self.model.parameters(), **self.clip_grad)
+                clip_grad_norm_(self.model.parameters(), **self.clip_grad)
             self.optimizer.step()
             self.optimizer.zero_grad()
         outputs["loss"] = loss.detach()
@@ -535,30 +539,6 @@ def _split_batch(data_batch):
         return data_batch[0], data_batch[1]
     raise ValueError(f"Runner: a batch must be (inputs, targets) or a dict with 'inputs' and "
                      f"'targets', got {type(data_batch).__name__}")
-
-
-def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
-    """Scale the gradients in place so their total `norm_type` norm is at most
-    `max_norm` (torch.nn.utils.clip_grad_norm_'s rule); returns the total norm."""
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        return 0.0
-    norm_type = float(norm_type)
-    from ..backend import to_numpy
-    arrays = [to_numpy(g.data) for g in grads]
-    if math.isinf(norm_type):
-        total = max(float(np.abs(a).max()) for a in arrays)
-    else:
-        total = float(sum(float((np.abs(a.astype(np.float64)) ** norm_type).sum())
-                          for a in arrays) ** (1.0 / norm_type))
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm: the total norm of order {norm_type} of the "
-                           f"gradients is non-finite ({total})")
-    coef = max_norm / (total + 1e-6)
-    if coef < 1.0:
-        for g in grads:
-            g.data *= g.data.dtype.type(coef)
-    return total
 
 
 def _default_hooks(log_interval, progress):
