@@ -81,6 +81,7 @@ def test_resume_with_an_incompatible_config_is_refused(tmp_path, tiny_config, ca
     (["train", "{cfg}", "--resume", "nope.safetensors"], "nope.safetensors: no such checkpoint"),
     (["test", "{cfg}", "nope.safetensors"], "nope.safetensors: no such checkpoint file"),
     (["train", "--resume"], "--resume needs a CONFIG file"),
+    (["train", "{cfg}", "--launcher", "mpi"], "launcher='mpi'"),
 ])
 def test_config_mistakes_are_one_error_line(tiny_config, capsys, argv, message):
     argv = [a.replace("{cfg}", str(tiny_config)) for a in argv]
