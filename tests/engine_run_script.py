@@ -16,8 +16,22 @@ import numpy as np  # noqa: E402
 
 import tinygrad_cv as tc  # noqa: E402
 from tinygrad_cv import nn  # noqa: E402
-from tinygrad_cv.data import DataLoader, TensorDataset  # noqa: E402
+from tinygrad_cv.data import DataLoader, Dataset, TensorDataset  # noqa: E402
 from tinygrad_cv.engine import CheckpointHook, Hook, Runner  # noqa: E402
+
+
+class NoisySamples(Dataset):
+    """Samples read one at a time (no get_batch), each with fresh noise drawn from
+    tinygrad_cv's generator: a stand-in for a random augmentation."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, index):
+        return tc.tensor(self.x[index]) + 0.1 * tc.randn(self.x.shape[1]), int(self.y[index])
 
 
 class Killer(Hook):
@@ -43,15 +57,19 @@ def main():
     parser.add_argument("--sleep-at", type=int, default=-1)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--accum", type=int, default=1)
+    parser.add_argument("--noisy", action="store_true",
+                        help="a per-sample dataset adding random noise to every sample")
+    parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     rs = np.random.RandomState(0)
     x = rs.randn(40, 6).astype(np.float32)
     y = rs.randint(0, 3, 40)
-    data = TensorDataset(tc.tensor(x), tc.tensor(y))
+    data = NoisySamples(x, y) if args.noisy else TensorDataset(tc.tensor(x), tc.tensor(y))
     tc.manual_seed(3)
     model = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Dropout(0.3), nn.Linear(12, 3))
     runner = Runner(model, args.work_dir,
-                    train_dataloader=DataLoader(data, batch_size=8, shuffle=True),
+                    train_dataloader=DataLoader(data, batch_size=8, shuffle=True,
+                                                num_workers=args.workers),
                     val_dataloader=DataLoader(data, batch_size=20),
                     optimizer=dict(type="SGD", lr=0.1, momentum=0.9),
                     param_scheduler=dict(type="StepLR", step_size=1, gamma=0.7),

@@ -93,6 +93,21 @@ def test_resume_without_restoring_states_would_differ(tmp_path, reference):
     assert any(not np.array_equal(weights[k].numpy(), reference[k].numpy()) for k in weights)
 
 
+@pytest.mark.parametrize("extra", [["--noisy"],
+                                   pytest.param(["--noisy", "--workers", "2"],
+                                                marks=pytest.mark.slow)])
+def test_random_per_sample_data_resumes_exactly(tmp_path, tmp_path_factory, extra):
+    """Samples drawn one by one with random noise from tinygrad_cv's generator (as a
+    random augmentation), also through worker processes where the DataLoader has them:
+    the resumed run skips the epoch's first batches and still ends bit-identical."""
+    ref_dir = tmp_path_factory.mktemp("noisy_ref")
+    run(ref_dir, *extra)
+    killed = run(tmp_path, *extra, "--kill-at", "7", check=False)      # resumes from 6
+    assert killed.returncode == 9
+    run(tmp_path, *extra, "--resume")
+    assert_same_weights(final_weights(ref_dir), final_weights(tmp_path))
+
+
 @pytest.mark.slow
 def test_resume_in_the_middle_of_gradient_accumulation(tmp_path, tmp_path_factory):
     ref_dir = tmp_path_factory.mktemp("accum_ref")
