@@ -182,7 +182,9 @@ def _register_builtins():
                      and issubclass(getattr(datasets, n), data.Dataset)]
     register_all(DATASETS, datasets, names=dataset_names)
     register_all(DATASETS, data, data.Dataset)
+    import enum
     transform_names = [n for n in dir(transforms) if inspect.isclass(getattr(transforms, n))
+                       and not issubclass(getattr(transforms, n), enum.Enum)
                        and getattr(transforms, n).__module__.startswith(transforms.__name__)]
     register_all(TRANSFORMS, transforms, names=transform_names)
     register_all(OPTIMIZERS, optim, optim.Optimizer)
