@@ -1,8 +1,9 @@
-"""Command line: `python -m tinygrad_cv train | evaluate | predict | export` (also
+"""Command line: `python -m tinygrad_cv train | test | evaluate | predict | export` (also
 `tinygrad-cv`).
 
     train     train a model on MNIST or Fashion-MNIST, optionally saving weights and an
-              HTML report
+              HTML report; `train CONFIG` trains a config file with the engine
+    test      a config + a checkpoint -> its test metrics
     evaluate  a weights file -> test loss, accuracy and confusion matrix
     predict   a weights file (or, with --onnx, an exported model) + image files -> the
               class and probabilities of each image
@@ -192,6 +193,13 @@ def _check_writable(path, flag):
 def cmd_train(args):
     require_device(args.device)
     apply_threads(args)
+    if args.config is not None:            # config style: the training engine
+        from .engine.cli import train_config
+        return train_config(args)
+    for option in ("work_dir", "resume", "cfg_options"):
+        if getattr(args, option):
+            raise UserError(f"--{option.replace('_', '-')} needs a CONFIG file "
+                            f"(train CONFIG --{option.replace('_', '-')} ...)")
     if args.save:
         _check_writable(args.save, "--save")
     manual_seed(args.seed)
@@ -232,6 +240,13 @@ def cmd_train(args):
                                      "lr": lr})
         print(f"report written to {path}")
     return 0
+
+
+def cmd_test(args):
+    require_device(args.device)
+    apply_threads(args)
+    from .engine.cli import test_config
+    return test_config(args)
 
 
 def cmd_evaluate(args):
@@ -422,8 +437,8 @@ def build_parser():
     parser = ArgumentParser(prog="python -m tinygrad_cv", description=__doc__)
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                help="train, evaluate, predict or export (each has its own "
-                                     "--help)")
+                                help="train, test, evaluate, predict or export (each has its "
+                                     "own --help)")
 
     def common(p, dataset_default):
         if dataset_default:
@@ -475,7 +490,22 @@ def build_parser():
                    help="write an HTML report into DIR (default: none)")
     t.add_argument("--no-progress", action="store_true",
                    help="no progress bar (it is only drawn when stderr is a terminal anyway)")
+    t.add_argument("config", nargs="?", default=None, metavar="CONFIG",
+                   help="a config file (.py, .toml or .json, see configs/): train it with "
+                        "the engine (checkpoints, resume, metrics file) instead of the flags")
+    from .engine.cli import add_config_arguments
+    add_config_arguments(t)
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("test", help="test a checkpoint of a config",
+                       description="Evaluate CKPT (a checkpoint or weights file) on the "
+                                   "config's test_dataloader (else val_dataloader).")
+    c.add_argument("config", metavar="CONFIG", help="the config the checkpoint was trained with")
+    c.add_argument("checkpoint", metavar="CKPT", help="a checkpoint from train CONFIG")
+    add_config_arguments(c, with_resume=False)
+    add_device(c)
+    add_threads(c)
+    c.set_defaults(func=cmd_test)
 
     e = sub.add_parser("evaluate", help="test accuracy of saved weights",
                        description="Test loss, accuracy and confusion matrix of a weights "

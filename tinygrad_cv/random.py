@@ -55,3 +55,24 @@ def generator_for(dev: str):
             gen = _CupyGenerator(xp.random.default_rng(_seed))
         _generators[dev] = gen
     return gen
+
+
+def get_rng_state():
+    """The seed and every CPU generator's state (NumPy bit-generator dicts), for a
+    checkpoint. CuPy generators are left out: their state cannot be read back."""
+    return {"seed": _seed,
+            "generators": {dev: gen.bit_generator.state for dev, gen in _generators.items()
+                           if isinstance(gen, np.random.Generator)}}
+
+
+def set_rng_state(state):
+    """Restore what `get_rng_state()` returned (generators it lacks start afresh from
+    the seed, as after `manual_seed`)."""
+    global _seed
+    seed = state.get("seed")
+    _seed = None if seed is None else int(seed)
+    _generators.clear()
+    for dev, bit_state in state.get("generators", {}).items():
+        gen = np.random.default_rng(_seed)
+        gen.bit_generator.state = bit_state
+        _generators[dev] = gen

@@ -1,0 +1,146 @@
+"""What the training engine costs: a MnistCNN epoch through `Runner.train()` against
+the plain PyTorch-style loop, alternating, on the same data, model init and order.
+
+    python benchmarks/bench_engine.py                 # 3840 samples, batch 64, 5 pairs
+    python benchmarks/bench_engine.py --samples 1920 --pairs 3 --threads 1
+
+Both sides train one epoch (no validation) of the same MnistCNN from the same initial
+weights with SGD (lr 0.01, momentum 0.9) on MNIST-shaped synthetic images (the compute
+does not depend on pixel values). The Runner runs with its default hooks (timer,
+JSON-lines logger every 10 iterations, param scheduler, checkpoint at the epoch's end,
+as in every real run) into a temporary work dir. Reported: the median epoch time of
+each side and the engine's overhead (median of the per-pair ratios - 1). Also: the
+RSS after each engine epoch (flat memory), and the metrics file's line count.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import configure_threads  # noqa: E402
+
+
+def rss_mib():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=3840)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2, choices=(1, 2))
+    args = parser.parse_args()
+    configure_threads(args.threads)
+
+    import numpy as np
+
+    import tinygrad_cv as tc
+    from tinygrad_cv import optim
+    from tinygrad_cv.data import DataLoader, TensorDataset
+    from tinygrad_cv.engine import Runner
+    from tinygrad_cv.models import MnistCNN
+    from tinygrad_cv.nn import functional as F
+    tc.set_num_threads(args.threads)
+
+    rs = np.random.RandomState(0)
+    images = rs.rand(args.samples, 1, 28, 28).astype(np.float32)
+    labels = rs.randint(0, 10, args.samples)
+    dataset = TensorDataset(tc.tensor(images), tc.tensor(labels))
+    tc.manual_seed(0)
+    initial = {k: v.numpy().copy() for k, v in MnistCNN().state_dict().items()}
+
+    def fresh():
+        model = MnistCNN()
+        model.load_state_dict(initial)
+        return model, DataLoader(dataset, batch_size=args.batch_size, shuffle=True, seed=1)
+
+    def plain_epoch():
+        model, loader = fresh()
+        optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        start, cpu = time.perf_counter(), time.process_time()
+        model.train()
+        for data, target in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(data), target)
+            loss.backward()
+            optimizer.step()
+        loss.item()
+        return time.perf_counter() - start, time.process_time() - cpu
+
+    work = tempfile.mkdtemp(prefix="bench_engine_")
+    rss, checkpoint_seconds, hook_seconds = [], [], []
+
+    def engine_epoch():
+        model, loader = fresh()
+        runner = Runner(model, work, train_dataloader=loader,
+                        optimizer=dict(type="SGD", lr=0.01, momentum=0.9), max_epochs=1,
+                        seed=0, progress=False)
+        original = runner.call_hook
+
+        def timed_call_hook(stage, *hook_args):     # the engine's own code: every hook
+            t0 = time.perf_counter()
+            original(stage, *hook_args)
+            hook_seconds[-1] += time.perf_counter() - t0
+
+        runner.call_hook = timed_call_hook
+        hook_seconds.append(0.0)
+        start, cpu = time.perf_counter(), time.process_time()
+        runner.train()
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+        rss.append(rss_mib())
+        start = time.perf_counter()
+        runner.save_checkpoint(os.path.join(work, "timing.safetensors"), update_last=False)
+        checkpoint_seconds.append(time.perf_counter() - start)
+        return seconds, cpu_seconds
+
+    try:
+        plain_epoch()   # warm-up: Numba compilation, allocator
+        engine_epoch()
+        plain, engine = [], []
+        for i in range(args.pairs):
+            first, second = (plain_epoch, engine_epoch) if i % 2 == 0 else (engine_epoch,
+                                                                              plain_epoch)
+            a, b = first(), second()
+            (plain if first is plain_epoch else engine).append(a)
+            (engine if first is plain_epoch else plain).append(b)
+        lines = sum(1 for _ in open(os.path.join(work, "metrics.jsonl")))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    iters = -(-args.samples // args.batch_size)
+    print(f"MnistCNN, {args.samples} samples ({iters} iterations), batch {args.batch_size}, "
+          f"{args.threads} thread(s), {args.pairs} alternating pairs")
+    for index, label in ((0, "wall"), (1, "CPU")):
+        p = [t[index] for t in plain]
+        e = [t[index] for t in engine]
+        ratios = [x / y for x, y in zip(e, p)]
+        print(f"{label:>4}: plain loop median {statistics.median(p):.3f} s, Runner median "
+              f"{statistics.median(e):.3f} s; engine overhead {100 * (statistics.median(ratios) - 1):+.2f}% "
+              f"(median of per-pair ratios, from {100 * (min(ratios) - 1):+.2f}% to "
+              f"{100 * (max(ratios) - 1):+.2f}%)")
+    hooks = statistics.median(hook_seconds[1:])
+    plain_median = statistics.median(t[0] for t in plain)
+    print(f"time inside the hooks (timer, logger, scheduler, checkpoint write) per engine "
+          f"epoch: median {hooks:.3f} s = {100 * hooks / plain_median:.2f}% of the plain epoch")
+    ckpt = statistics.median(checkpoint_seconds)
+    per_iter = statistics.median(t[0] for t in plain) / iters
+    full_iters = -(-60000 // args.batch_size)
+    print(f"checkpoint write (the engine's one fixed cost per epoch): median {ckpt:.3f} s = "
+          f"{100 * ckpt / (per_iter * full_iters):.2f}% of a full 60000-sample epoch at this "
+          f"rate ({per_iter * 1000:.0f} ms/iteration, extrapolated)")
+    print(f"RSS after each engine run (a fresh model and Runner each; MiB): {[round(r) for r in rss]}")
+    print(f"metrics.jsonl lines after {len(engine) + 1} engine epochs: {lines}")
+
+if __name__ == "__main__":
+    main()
