@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sys
 import time
 
 import numpy as np
@@ -167,3 +168,57 @@ def test_unpicklable_collate_fn_is_a_clear_error():
     loader = DataLoader(Images(4), batch_size=2, num_workers=1, collate_fn=lambda b: b)
     with pytest.raises(TypeError, match="picklable"):
         next(iter(loader))
+
+
+_ORPHAN_SCRIPT = '''
+import os, sys
+sys.path.insert(0, {root!r})
+import numpy as np
+from tinygrad_cv.data import DataLoader, Dataset
+
+class Numbers(Dataset):
+    def __len__(self):
+        return 1000
+
+    def __getitem__(self, i):
+        return np.float32(i)
+
+if __name__ == "__main__":
+    loader = DataLoader(Numbers(), batch_size=4, num_workers=2, persistent_workers=True)
+    batches = iter(loader)
+    next(batches)
+    print(" ".join(str(pid) for pid in loader._pool.pids), flush=True)
+    os._exit(9)
+'''
+
+
+def test_workers_exit_when_the_main_process_is_killed(tmp_path):
+    """A main process that dies abruptly (os._exit, SIGKILL) must not leave its workers
+    behind: with forkserver their parent is the forkserver, which may outlive it, so they
+    watch a pipe only the main process holds. Here the workers also hold the main
+    process's stdout: a leak would make `subprocess.run` wait for them."""
+    import subprocess
+    import time
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN_SCRIPT.format(root=root))
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 9, result.stderr
+    assert time.monotonic() - start < 30
+    pids = [int(p) for p in result.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:      # a zombie has exited
+        return f.read().split(")")[-1].split()[0] != "Z"

@@ -203,9 +203,13 @@ def _seed_worker(base_seed, worker_id):
 
 
 def worker_loop(dataset, index_queue, result_queue, done_event, worker_id, num_workers,
-                base_seed, worker_init_fn, collate_fn, auto_collation, package_root):
+                base_seed, worker_init_fn, collate_fn, auto_collation, package_root,
+                main_alive):
     """A worker's life: seed, run `worker_init_fn`, then load batches until told to stop
-    (a None task or `done_event`) or until the process that started it is gone."""
+    (a None task or `done_event`) or until the main process is gone: `main_alive` is the
+    read end of a pipe whose only write end the main process holds, so it turns readable
+    (EOF) when that process dies, however it died. (The worker's own parent is the
+    forkserver, which may outlive the main process.)"""
     global _worker_info
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the main process's
     if PACKAGE_ROOT != package_root:
@@ -214,7 +218,6 @@ def worker_loop(dataset, index_queue, result_queue, done_event, worker_id, num_w
             f"{package_root}; start the program so that both import the same copy"),
             worker_id, "at start")))
         return
-    parent = os.getppid()
     try:
         from ..threads import set_num_threads
         set_num_threads(1)                             # workers share the cores
@@ -232,7 +235,7 @@ def worker_loop(dataset, index_queue, result_queue, done_event, worker_id, num_w
         try:
             task = index_queue.get(timeout=POLL_S)
         except queue.Empty:
-            if os.getppid() != parent:                 # orphaned: the main process died
+            if main_alive.poll():                      # EOF: the main process died
                 return
             continue
         if task is None or done_event.is_set():
@@ -283,6 +286,8 @@ class WorkerPool:
         self.num_workers = num_workers
         self.result_queue = self.context.Queue()
         self.done_event = self.context.Event()
+        # the workers get the read end only; EOF on it tells them the main process died
+        self._alive_r, self._alive_w = self.context.Pipe(duplex=False)
         self.index_queues, self.workers = [], []
         self.closed = False
         try:
@@ -293,7 +298,7 @@ class WorkerPool:
                     target=worker_loop, daemon=True,
                     args=(dataset, index_queue, self.result_queue, self.done_event,
                           worker_id, num_workers, base_seed, worker_init_fn, collate_fn,
-                          auto_collation, PACKAGE_ROOT))
+                          auto_collation, PACKAGE_ROOT, self._alive_r))
                 self.index_queues.append(index_queue)
                 self.workers.append(process)
                 with _package_on_pythonpath():
@@ -359,6 +364,8 @@ class WorkerPool:
         for q in self.index_queues + [self.result_queue]:
             q.close()
         self.result_queue.join_thread()
+        self._alive_r.close()
+        self._alive_w.close()
 
     def _drain(self):
         while True:
