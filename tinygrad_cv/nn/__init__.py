@@ -1,5 +1,5 @@
 """tinygrad_cv.nn: modules, layers, losses, `functional` and `init`, torch.nn's names."""
-from . import functional, init
+from . import functional, init, parallel
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d, ConvTranspose2d
