@@ -1,11 +1,14 @@
 """tinygrad_cv against PyTorch: training and inference throughput, peak RSS, compile time.
 
-For each model (MLP, LeNet5, MnistCNN) and batch size it measures, in one process:
+For each model (MLP, LeNet5, MnistCNN on MNIST-shaped input; ResNet-20, a MobileNetV2 and
+a VGG-11-BN on CIFAR-shaped input; every one written the plain PyTorch way, in
+tinygrad_cv/models, and its PyTorch twin run from the same source text: torch_models.py)
+and batch size it measures, in one process:
   * train: zero_grad, forward, loss (nll for MnistCNN, cross-entropy otherwise), backward,
-    SGD(lr=0.01, momentum=0.9) step;
+    SGD(lr=0.01, momentum=0.9, weight_decay=5e-4) step;
   * infer: forward under no_grad in eval mode;
 as samples/s over >= 5 timed trials after warm-up, the two frameworks ALTERNATING trial by
-trial with the same thread count, data (synthetic MNIST-shaped float32, fixed seed) and
+trial with the same thread count, data (synthetic float32 images, fixed seed) and
 initial weights (copied from our model into PyTorch's through NumPy). Peak RSS is measured
 in separate subprocesses (`--rss-child`), one per framework/model/batch, and the first
 training step of our engine (Numba compilation) with a cold and a warm on-disk cache in
@@ -38,6 +41,7 @@ RESULT_MARKER = "BENCH_CHILD_RESULT "
 
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
+WEIGHT_DECAY = 5e-4
 
 
 # --------------------------------------------------------------------------- arguments
@@ -49,7 +53,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help="about one minute: batch 64, 5 short trials, fewer RSS steps")
     p.add_argument("--models", default=",".join(common.MODEL_NAMES),
-                   help="comma-separated subset of mlp,lenet5,mnist_cnn")
+                   help="comma-separated subset of " + ",".join(common.MODEL_NAMES))
     p.add_argument("--batch-sizes", default=None, help="comma-separated (default 64,256)")
     p.add_argument("--modes", default="train,infer", help="train, infer or both")
     p.add_argument("--threads", type=int, default=2, help="threads for both frameworks")
@@ -125,7 +129,8 @@ def make_ours_step(name, batch, mode, device, images, labels):
         return model, infer_step
 
     model.train()
-    optimizer = optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+    optimizer = optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM,
+                          weight_decay=WEIGHT_DECAY)
     loss_fn = F.nll_loss if common.outputs_log_probs(name) else F.cross_entropy
 
     def train_step():
@@ -158,7 +163,8 @@ def make_torch_step(name, batch, mode, device, images, labels, torch, weights_fr
         return model, infer_step
 
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM,
+                                weight_decay=WEIGHT_DECAY)
     loss_fn = F.nll_loss if common.outputs_log_probs(name) else F.cross_entropy
 
     def train_step():
@@ -202,7 +208,7 @@ class Runner:
 
 def build_runners(args, name, batch, mode, torch):
     """A Runner per available framework (errors are returned per framework, not raised)."""
-    images, labels = common.synthetic_batch(batch)
+    images, labels = common.synthetic_batch(batch, name=name)
     runners, errors, ours_model = [], {}, None
     if "ours" in args.framework_list:
         try:
@@ -280,7 +286,7 @@ def rss_child(args):
         import tinygrad_cv  # noqa: F401  (imports count in the "after import" figure)
     common.apply_thread_limits(args.threads, torch)
     after_import = common.current_rss_mb()
-    images, labels = common.synthetic_batch(args.batch)
+    images, labels = common.synthetic_batch(args.batch, name=args.model)
     if args.rss_child == "ours":
         _, step = make_ours_step(args.model, args.batch, "train", args.device, images, labels)
     else:
@@ -314,7 +320,7 @@ def first_step_child(args):
         import tinygrad_cv  # noqa: F401
     common.apply_thread_limits(args.threads, torch)
     import_s = time.perf_counter() - start
-    images, labels = common.synthetic_batch(args.batch)
+    images, labels = common.synthetic_batch(args.batch, name=args.model)
     if args.first_step_child == "ours":
         _, step = make_ours_step(args.model, args.batch, "train", args.device, images, labels)
     else:

@@ -15,7 +15,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-MODEL_NAMES = ("mlp", "lenet5", "mnist_cnn")
+MODEL_NAMES = ("mlp", "lenet5", "mnist_cnn", "resnet20", "mobilenet_v2", "vgg11_bn")
 """The benchmarked models, by the names used on the command line and in the JSON."""
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -166,8 +166,12 @@ def print_machine_info(info):
 
 def build_ours(name, device="cpu"):
     """Our model `name` (fresh PyTorch-style initialisation) on `device`."""
-    from tinygrad_cv.models import MODELS
-    model = MODELS[name]()
+    import importlib
+
+    import torch_models
+    module_file, class_name = torch_models.MODULES[name]
+    module = importlib.import_module(f"tinygrad_cv.models.{module_file}")
+    model = getattr(module, class_name)()
     if device != "cpu":
         model.to(device)
     return model
@@ -203,11 +207,17 @@ def outputs_log_probs(name):
 
 # --------------------------------------------------------------------------- data
 
-def synthetic_batch(batch_size, seed=0):
-    """MNIST-shaped float32 images (N, 1, 28, 28) and int64 labels in [0, 10), fixed seed."""
+def input_shape(name):
+    """One image's shape for model `name`: CIFAR's 3x32x32 or MNIST's 1x28x28."""
+    import torch_models
+    return (3, 32, 32) if name in torch_models.CIFAR_MODELS else (1, 28, 28)
+
+
+def synthetic_batch(batch_size, seed=0, name="mnist_cnn"):
+    """Float32 images (N, *input_shape(name)) and int64 labels in [0, 10), fixed seed."""
     import numpy as np
     rng = np.random.default_rng(seed)
-    images = rng.standard_normal((batch_size, 1, 28, 28)).astype(np.float32)
+    images = rng.standard_normal((batch_size,) + input_shape(name)).astype(np.float32)
     labels = rng.integers(0, 10, size=batch_size).astype(np.int64)
     return images, labels
 

@@ -3,7 +3,7 @@
 Each model module of `tinygrad_cv/models/` is read and run with its imports changed to
 PyTorch's (`from .. import nn` -> `from torch import nn`, ...), which is all a user
 porting the model would change; nothing else is rewritten. So both frameworks run the
-same architecture, layer names and forward code. Imported only when PyTorch is installed.
+same architecture, layer names and forward code. Needs PyTorch only to build a twin.
 """
 from __future__ import annotations
 
@@ -18,8 +18,12 @@ IMPORTS = {
 """Our import lines and PyTorch's; the only text that differs between the twins."""
 
 MODULES = {"mlp": ("mlp", "MLP"), "lenet5": ("lenet", "LeNet5"),
-           "mnist_cnn": ("mnist_cnn", "MnistCNN")}
+           "mnist_cnn": ("mnist_cnn", "MnistCNN"), "resnet20": ("resnet", "ResNet20"),
+           "mobilenet_v2": ("mobilenet", "MobileNetV2"), "vgg11_bn": ("vgg", "VGG11BN")}
 """Command-line name -> (module file in tinygrad_cv/models, class name)."""
+
+CIFAR_MODELS = ("resnet20", "mobilenet_v2", "vgg11_bn")
+"""The models that take 3x32x32 (CIFAR) images; the others take 1x28x28 (MNIST)."""
 
 _MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
                            "tinygrad_cv", "models")

@@ -59,7 +59,9 @@ def test_model_inferred_from_weights(tmp_path, capsys):
     path = tmp_path / "lenet.safetensors"
     tc.save(models.LeNet5().state_dict(), path)
     img = tmp_path / "x.png"
-    Image.fromarray(np.zeros((28, 28), np.uint8)).save(img)
+    stroke = np.zeros((28, 28), np.uint8)     # not blank: a blank image is an error now
+    stroke[6:22, 13:15] = 255
+    Image.fromarray(stroke).save(img)
     assert main(["predict", str(path), str(img)]) == 0
     assert "x.png" in capsys.readouterr().out
 

@@ -273,3 +273,74 @@ def test_parallel_and_serial_kernels_train_identically(monkeypatch):
     assert serial.keys() == parallel.keys()
     for name in serial:
         np.testing.assert_array_equal(serial[name], parallel[name], err_msg=name)
+
+
+# ============================================================================ batch norm
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (6, 3), (5, 3, 7)])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_batch_norm_kernels_match_the_array_path(training, affine, shape, parallel,
+                                                 monkeypatch, request):
+    """The two-pass CPU kernels (kernels/cpu/norm.py) against the NumPy expressions, in
+    float64: output, running statistics and every gradient."""
+    from tinygrad_cv.ops import normalization as norm_mod
+    if parallel:
+        request.getfixturevalue("parallel_kernels")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape) * 3 + 1
+    u = rng.standard_normal(shape)
+    results = []
+    for kernels in (True, False):
+        monkeypatch.setattr(norm_mod, "_uses_kernels", lambda a, k=kernels: k)
+        bn = tc.nn.BatchNorm1d(3, affine=affine, dtype=tc.float64) if len(shape) < 4 \
+            else tc.nn.BatchNorm2d(3, affine=affine, dtype=tc.float64)
+        bn.running_mean.data[...] = [0.5, -1.0, 2.0]
+        bn.running_var.data[...] = [1.5, 0.5, 2.0]
+        if affine:
+            bn.weight.data[...] = [1.5, -0.5, 2.0]
+            bn.bias.data[...] = [0.1, 0.2, -0.3]
+        bn.train(training)
+        xt = tc.Tensor(x, dtype=tc.float64, requires_grad=True)
+        out = bn(xt)
+        (out * tc.Tensor(u, dtype=tc.float64)).sum().backward()
+        grads = [p.grad.numpy() for p in bn.parameters()]
+        results.append([out.numpy(), xt.grad.numpy(), bn.running_mean.numpy(),
+                        bn.running_var.numpy()] + grads)
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+# ============================================================================ depthwise conv
+
+@pytest.mark.parametrize("multiplier", [1, 2])
+@pytest.mark.parametrize("kwargs", [dict(padding=1), dict(stride=2, padding=1),
+                                    dict(stride=(2, 1), padding=(0, 2), dilation=(1, 2)),
+                                    dict(padding="same")])
+@pytest.mark.parametrize("split", [False, True])
+def test_depthwise_kernels_match_the_grouped_gemm_path(multiplier, kwargs, split,
+                                                       monkeypatch):
+    """groups == in_channels takes kernels/cpu/depthwise.py; the grouped im2col + GEMM path
+    gives the same output and gradients (float64), split across threads or not."""
+    monkeypatch.setattr(conv_mod, "SPLIT_MIN_FLOPS", 0 if split else 1 << 62)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5, 4, 9, 8))
+    w = rng.standard_normal((4 * multiplier, 1, 3, 3))
+    b = rng.standard_normal(4 * multiplier)
+    results = []
+    for depthwise in (True, False):
+        monkeypatch.setattr(conv_mod, "_depthwise_on_cpu", lambda xp, geom, d=depthwise: d)
+        ts = [tc.Tensor(a, dtype=tc.float64, requires_grad=True) for a in (x, w, b)]
+        out = F.conv2d(*ts, groups=4, **kwargs)
+        u = np.cos(np.arange(out.numel())).reshape(out.shape)
+        (out * tc.Tensor(u, dtype=tc.float64)).sum().backward()
+        results.append([out.numpy()] + [t.grad.numpy() for t in ts])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_depthwise_conv_gradcheck():
+    rng = np.random.default_rng(7)
+    gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1, groups=3),
+              rng.standard_normal((2, 3, 5, 6)), rng.standard_normal((6, 1, 3, 3)))

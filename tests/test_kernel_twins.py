@@ -7,6 +7,13 @@ import inspect
 from tinygrad_cv.kernels import cpu, gpu
 
 CPU_ONLY = {
+    "channel_stats": "batch norm on the GPU uses array ops (ops/normalization.py)",
+    "scale_shift": "idem",
+    "channel_grad_sums": "idem",
+    "batch_norm_input_grad": "idem",
+    "depthwise_forward": "the GPU runs depthwise convs as grouped im2col + GEMM",
+    "depthwise_input_grad": "idem",
+    "depthwise_weight_grad": "idem",
     "bias_relu": "the GPU adds the bias with a broadcast array op",
     "relu_inplace": "ops call it on NumPy arrays only; the GPU uses relu_forward",
     "relu_backward_inplace": "ops call it on NumPy arrays only",

@@ -4,31 +4,49 @@
               HTML report
     evaluate  a weights file -> test loss, accuracy and confusion matrix
     predict   a weights file + image files -> the class and probabilities of each image
+
+A user's mistake (a missing or wrong file, an unknown device, weights of another
+dataset) is one line `error: ...` and exit status 2; Ctrl-C or SIGTERM during `train`
+saves the best weights so far and exits with 130 or 143 (see tinygrad_cv/errors.py).
 """
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import models, serialization, transforms
 from .autograd import no_grad
+from .cli_args import (ArgumentParser, add_device, add_threads, add_version, apply_threads,
+                       non_negative_int, positive_float, positive_int, require_device)
 from .data import DataLoader, Subset
 from .datasets import MNIST, FashionMNIST
+from .errors import UserError, run_main
+from .image_input import load_image
 from .random import manual_seed
-from .train import CLASS_NAMES, DATASET_STATS, build_optimizer, evaluate, fit
+from .train import (CLASS_NAMES, DATASET_STATS, INPUT_SIZE, PREPROCESS, build_optimizer,
+                    evaluate, fit, weights_metadata)
 
 DEFAULT_LR = {"adadelta": 1.0, "sgd": 0.01, "adam": 1e-3, "adamw": 1e-3}
 
+__all__ = ["main", "build_parser", "load_image", "model_from_weights", "WeightsInfo"]
 
-def load_dataset(name, train, data_dir=None, download=True):
-    """The train or test split of `name`, normalised with that dataset's mean and std."""
-    mean, std = DATASET_STATS[name]
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
+
+# ----------------------------------------------------------------------------- data
+def load_dataset(name, train, data_dir=None, download=True, mean=None, std=None):
+    """The train or test split of `name`, normalised with `mean`/`std` (default: that
+    dataset's). A corrupt or wrong data file is a UserError naming it."""
+    default_mean, default_std = DATASET_STATS[name]
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(
+        default_mean if mean is None else mean, default_std if std is None else std)])
     cls = MNIST if name == "mnist" else FashionMNIST
-    return cls(root=data_dir, train=train, download=download, transform=transform)
+    try:
+        return cls(root=data_dir, train=train, download=download, transform=transform)
+    except ValueError as exc:   # IDXFormatError, ChecksumError: each names the file
+        raise UserError(str(exc)) from None
 
 
 def load_datasets(name, data_dir=None, download=True):
@@ -37,10 +55,107 @@ def load_datasets(name, data_dir=None, download=True):
             load_dataset(name, False, data_dir, download))
 
 
-def model_from_weights(path, model_name=None):
-    """Load a weights file into the named model, or into the first model whose state
-    dict it fits exactly when no name is given."""
-    state = serialization.load(path)
+# ----------------------------------------------------------------------------- weights
+@dataclass
+class WeightsInfo:
+    """How to use a weights file: from its metadata, or (older files) from the flags."""
+    model: str
+    dataset: str
+    classes: list
+    mean: tuple
+    std: tuple
+    preprocess: dict
+    input_size: tuple = INPUT_SIZE
+    recorded: bool = True        # False: the file had no metadata
+
+
+def read_weights(path):
+    """(state dict, metadata dict) of a weights file; UserError when it is not one."""
+    try:
+        state = serialization.load(path)
+        metadata = serialization.load_metadata(path)
+    except (ValueError, TypeError) as exc:   # not safetensors, a pickle, bad metadata
+        reason = str(exc).splitlines()[0]
+        if reason.startswith("load: "):
+            reason = reason[len("load: "):]
+        if str(path) not in reason:
+            reason = f"{path}: {reason}"
+        raise UserError(reason) from None
+    if not isinstance(state, dict) or not state or not all(
+            isinstance(k, str) and hasattr(v, "shape") for k, v in state.items()):
+        raise UserError(f"{path}: holds no model weights (a state dict of tensors was "
+                        "expected; is it an optimizer state or another saved object?)")
+    return state, metadata
+
+
+def _recorded_info(path, metadata):
+    """A WeightsInfo from a file's metadata, each field checked."""
+    def field(key, kind):
+        value = metadata.get(key)
+        if not isinstance(value, kind):
+            raise UserError(f"{path}: its metadata has no valid {key!r} "
+                            f"(got {value!r}); re-save the weights")
+        return value
+    model = field("model", str)
+    if model not in models.MODELS:
+        raise UserError(f"{path}: holds weights of model {model!r}, which this version does "
+                        f"not know (it knows {', '.join(sorted(models.MODELS))})")
+    dataset = field("dataset", str)
+    classes = field("classes", list)
+    normalize = field("normalize", dict)
+    mean, std = normalize.get("mean"), normalize.get("std")
+    if not (isinstance(mean, list) and isinstance(std, list) and mean and std
+            and all(isinstance(v, (int, float)) for v in mean + std)
+            and all(v > 0 for v in std)):
+        raise UserError(f"{path}: its metadata has no valid normalisation (got {normalize!r})")
+    preprocess = metadata.get("preprocess") or PREPROCESS.get(dataset, PREPROCESS["mnist"])
+    size = metadata.get("input_size", list(INPUT_SIZE))
+    if not (isinstance(size, list) and len(size) == 3 and all(isinstance(v, int) for v in size)):
+        raise UserError(f"{path}: its metadata has no valid input_size (got {size!r})")
+    return WeightsInfo(model, dataset, [str(c) for c in classes], tuple(mean), tuple(std),
+                       dict(preprocess), tuple(size))
+
+
+def _build_model(path, name, model_args, state):
+    """models.MODELS[name](**model_args) with `state` loaded, or a UserError saying why not."""
+    try:
+        model = models.MODELS[name](**model_args)
+    except TypeError as exc:
+        raise UserError(f"{path}: cannot build model {name} with the recorded arguments "
+                        f"{model_args} ({exc})") from None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise UserError(f"{path}: the weights do not fit model {name} "
+                        f"({str(exc).splitlines()[0]})") from None
+    return model
+
+
+def model_from_weights(path, model_name=None, dataset=None):
+    """(model name, model with the weights loaded, WeightsInfo) of a weights file.
+
+    With metadata (files `train` and the examples write): the recorded model, arguments,
+    dataset, classes and normalisation; a `model_name` or `dataset` that differs from
+    the recorded one is a UserError. Without (older files): the named model, or the
+    first whose state dict the weights fit exactly, and `dataset` (default mnist); a
+    note on stderr says so.
+    """
+    state, metadata = read_weights(path)
+    if metadata:
+        info = _recorded_info(path, metadata)
+        if model_name and model_name != info.model:
+            raise UserError(f"{path}: holds {info.model} weights, but --model {model_name} "
+                            "was given")
+        if dataset and dataset != info.dataset:
+            raise UserError(f"{path}: holds weights trained on {info.dataset}, but "
+                            f"--dataset {dataset} was given (leave --dataset out to use "
+                            "the recorded one)")
+        model_args = metadata.get("model_args") or {}
+        if not isinstance(model_args, dict):
+            raise UserError(f"{path}: its metadata's model_args is not a dict ({model_args!r})")
+        return info.model, _build_model(path, info.model, model_args, state), info
+
+    dataset = dataset or "mnist"
     names = [model_name] if model_name else list(models.MODELS)
     errors = []
     for name in names:
@@ -50,11 +165,29 @@ def model_from_weights(path, model_name=None):
         except (RuntimeError, KeyError, ValueError) as exc:
             errors.append(f"{name}: {str(exc).splitlines()[0]}")
             continue
-        return name, model
-    raise SystemExit(f"{path}: the weights fit none of the models tried:\n  " + "\n  ".join(errors))
+        print(f"note: {path} has no tinygrad_cv metadata (an older or foreign file): the "
+              f"model ({name}) was found by fitting its weights and the dataset is "
+              f"--dataset's ({dataset})", file=sys.stderr)
+        mean, std = DATASET_STATS[dataset]
+        return name, model, WeightsInfo(name, dataset, list(CLASS_NAMES[dataset]), mean, std,
+                                        dict(PREPROCESS[dataset]), recorded=False)
+    raise UserError(f"{path}: the weights fit none of the models tried ("
+                    + "; ".join(errors) + ")")
 
 
+def _check_writable(path, flag):
+    """Fail before training, not after it, when `path`'s folder does not exist."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"{flag} {path}: the folder {folder} does not exist")
+
+
+# ----------------------------------------------------------------------------- commands
 def cmd_train(args):
+    require_device(args.device)
+    apply_threads(args)
+    if args.save:
+        _check_writable(args.save, "--save")
     manual_seed(args.seed)
     train_set, test_set = load_datasets(args.dataset, args.data_dir)
     if args.limit:
@@ -68,16 +201,22 @@ def cmd_train(args):
     from .optim.lr_scheduler import StepLR
     scheduler = StepLR(optimizer, step_size=1, gamma=args.gamma)
     mean, std = DATASET_STATS[args.dataset]
+    metadata = weights_metadata(args.model, args.dataset)
     print(f"training {args.model} on {args.dataset} ({len(train_set)} train / {len(test_set)} "
           f"test images), {args.optimizer} lr={lr}, batch {args.batch_size}, {args.epochs} "
-          f"epoch(s), device {args.device}")
+          f"epoch(s), device {args.device}", flush=True)
     start = time.perf_counter()
     history, last = fit(model, train_loader, test_loader, optimizer, args.epochs, scheduler,
-                        args.device, progress=not args.no_progress, mean=mean[0], std=std[0])
+                        args.device, progress=False if args.no_progress else None,
+                        mean=mean[0], std=std[0], print_fn=lambda line: print(line, flush=True),
+                        save_interrupted_to=args.save or f"{args.model}_interrupted.safetensors",
+                        metadata=metadata)
     print(f"done in {time.perf_counter() - start:.1f} s: test accuracy "
           f"{100 * last.accuracy:.2f}%")
     if args.save:
-        serialization.save(model.state_dict(), args.save)
+        serialization.save(model.state_dict(), args.save,
+                           metadata=dict(metadata, epoch=len(history),
+                                         test_accuracy=last.accuracy))
         print(f"weights saved to {args.save}")
     if args.report:
         from .report import write_report
@@ -90,14 +229,19 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    name, model = model_from_weights(args.weights, args.model)
+    require_device(args.device)
+    apply_threads(args)
+    name, model, info = model_from_weights(args.weights, args.model, args.dataset)
+    if info.dataset not in DATASET_STATS:
+        raise UserError(f"{args.weights}: holds weights for the dataset {info.dataset!r}; "
+                        f"evaluate knows {', '.join(sorted(DATASET_STATS))}")
     model.to(args.device)
-    test_set = load_dataset(args.dataset, False, args.data_dir)   # no training files needed
-    mean, std = DATASET_STATS[args.dataset]
+    test_set = load_dataset(info.dataset, False, args.data_dir,   # no training files needed
+                            mean=info.mean, std=info.std)
+    classes = info.classes
     result = evaluate(model, DataLoader(test_set, batch_size=args.batch_size), args.device,
-                      mean=mean[0], std=std[0])
-    classes = CLASS_NAMES[args.dataset]
-    print(f"{name} on the {args.dataset} test set: loss {result.loss:.4f}, accuracy "
+                      num_classes=len(classes), mean=info.mean[0], std=info.std[0])
+    print(f"{name} on the {info.dataset} test set: loss {result.loss:.4f}, accuracy "
           f"{100 * result.accuracy:.2f}% ({int(np.trace(result.confusion))}/"
           f"{int(result.confusion.sum())})")
     print("confusion matrix (rows: true class, columns: predicted):")
@@ -108,87 +252,131 @@ def cmd_evaluate(args):
     return 0
 
 
-def load_image(path, size=28):
-    """An image file as a (size, size) float array in [0, 1], white digit on black.
-
-    Any format Pillow reads; colour is converted to grayscale, and a light background
-    (the usual photo or scan of dark ink on paper) is inverted to MNIST's convention.
-    """
-    from PIL import Image
-    with Image.open(path) as img:
-        gray = img.convert("L").resize((size, size), Image.BILINEAR)
-    pixels = np.asarray(gray, dtype=np.float32) / 255.0
-    if pixels.mean() > 0.5:
-        pixels = 1.0 - pixels
-    return pixels
-
-
 def cmd_predict(args):
-    name, model = model_from_weights(args.weights, args.model)
+    """Classify each image; an image that cannot be read (or is blank) is an `error:`
+    line of its own, the others are still classified, and the exit status is then 2."""
+    require_device(args.device)
+    apply_threads(args)
+    name, model, info = model_from_weights(args.weights, args.model, args.dataset)
+    channels, height, width = info.input_size
+    if channels != 1 or height != width:
+        raise UserError(f"{args.weights}: predict reads images for square 1-channel models; "
+                        f"this one takes {info.input_size}")
     model.to(args.device).eval()
-    mean, std = DATASET_STATS[args.dataset]
-    classes = CLASS_NAMES[args.dataset]
-    batch = np.stack([load_image(p) for p in args.images])[:, None]
-    from .tensor import Tensor
-    with no_grad():
-        logits = model(Tensor((batch - mean[0]) / std[0], device=args.device))
-        probs = logits.softmax(dim=1).numpy()
-    for path, p in zip(args.images, probs):
-        top = int(p.argmax())
-        ranked = np.argsort(p)[::-1][:3]
-        others = ", ".join(f"{classes[k]} {100 * p[k]:.1f}%" for k in ranked)
-        print(f"{path}: {classes[top]} ({100 * p[top]:.1f}%)  [{others}]")
-    return 0
+    paths, images, failed = [], [], 0
+    for path in args.images:
+        try:
+            images.append(load_image(path, size=height, fit=int(info.preprocess.get("fit", 20)),
+                                     center=info.preprocess.get("center", "mass")))
+            paths.append(path)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    if images:
+        batch = np.stack(images)[:, None]
+        mean = np.asarray(info.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(info.std, dtype=np.float32).reshape(1, -1, 1, 1)
+        from .tensor import Tensor
+        with no_grad():
+            logits = model(Tensor((batch - mean) / std, device=args.device))
+            probs = logits.softmax(dim=1).numpy()
+        classes = info.classes
+        for path, p in zip(paths, probs):
+            top = int(p.argmax())
+            ranked = np.argsort(p)[::-1][:3]
+            others = ", ".join(f"{classes[k]} {100 * p[k]:.1f}%" for k in ranked)
+            print(f"{path}: {classes[top]} ({100 * p[top]:.1f}%)  [{others}]")
+    return 2 if failed else 0
 
 
+# ----------------------------------------------------------------------------- parser
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m tinygrad_cv", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = ArgumentParser(prog="python -m tinygrad_cv", description=__doc__)
+    add_version(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="train, evaluate or predict (each has its own --help)")
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--dataset", choices=sorted(DATASET_STATS), default="mnist")
-    common.add_argument("--data-dir", default=None,
-                        help="folder with the IDX .gz files (default: $TINYGRAD_CV_DATA, "
-                             "then ~/.cache/tinygrad_cv, downloading if missing)")
-    common.add_argument("--device", default="cpu", help="cpu or cuda")
+    def common(p, dataset_default):
+        if dataset_default:
+            p.add_argument("--dataset", choices=sorted(DATASET_STATS), default=dataset_default,
+                           help="the dataset to train on")
+        else:
+            p.add_argument("--dataset", choices=sorted(DATASET_STATS), default=None,
+                           help="the dataset the weights are for (default: the one recorded "
+                                "in the weights file; mnist for files without metadata); "
+                                "a different one than recorded is an error")
+        p.add_argument("--data-dir", default=None,
+                       help="folder with the IDX .gz files (default: $TINYGRAD_CV_DATA, "
+                            "then ~/.cache/tinygrad_cv, downloading if missing)")
+        add_device(p)
+        add_threads(p)
 
-    t = sub.add_parser("train", parents=[common], help="train a model")
-    t.add_argument("--model", choices=sorted(models.MODELS), default="mnist_cnn")
-    t.add_argument("--epochs", type=int, default=1)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--test-batch-size", type=int, default=1000)
-    t.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default="adadelta")
-    t.add_argument("--lr", type=float, default=None,
+    def weights_args(p):
+        p.add_argument("weights", help="a safetensors weights file (from train --save)")
+        p.add_argument("--model", choices=sorted(models.MODELS), default=None,
+                       help="the model the weights are for (default: the recorded one; for "
+                            "files without metadata, the first model they fit)")
+
+    t = sub.add_parser("train", help="train a model",
+                       description="Train a model, evaluating on the test set after each "
+                                   "epoch.\nCtrl-C or SIGTERM saves the best epoch's weights "
+                                   "so far (to --save, else\n<model>_interrupted.safetensors) "
+                                   "and exits with status 130 or 143.")
+    common(t, "mnist")
+    t.add_argument("--model", choices=sorted(models.MODELS), default="mnist_cnn",
+                   help="the network to train")
+    t.add_argument("--epochs", type=positive_int, default=1, help="passes over the training set")
+    t.add_argument("--batch-size", type=positive_int, default=64, help="training batch size")
+    t.add_argument("--test-batch-size", type=positive_int, default=1000,
+                   help="evaluation batch size")
+    t.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default="adadelta",
+                   help="the optimizer (PyTorch's defaults but lr; sgd with momentum 0.9)")
+    t.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default: 1.0 adadelta, 0.01 sgd, 1e-3 adam/adamw)")
-    t.add_argument("--gamma", type=float, default=0.7, help="StepLR decay per epoch")
-    t.add_argument("--seed", type=int, default=1)
-    t.add_argument("--limit", type=int, default=0,
-                   help="use only the first N train and test images (quick tries)")
-    t.add_argument("--save", metavar="PATH", help="write the weights (safetensors) here")
-    t.add_argument("--report", metavar="DIR", help="write an HTML report into DIR")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--gamma", type=positive_float, default=0.7,
+                   help="StepLR decay of the learning rate per epoch")
+    t.add_argument("--seed", type=non_negative_int, default=1, help="random seed")
+    t.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="use only the first N train and test images, for quick tries "
+                        "(default: all)")
+    t.add_argument("--save", metavar="PATH",
+                   help="write the weights (safetensors, with metadata) here (default: not "
+                        "saved, except on an interrupt)")
+    t.add_argument("--report", metavar="DIR",
+                   help="write an HTML report into DIR (default: none)")
+    t.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (it is only drawn when stderr is a terminal anyway)")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", parents=[common], help="test accuracy of saved weights")
-    e.add_argument("weights")
-    e.add_argument("--model", choices=sorted(models.MODELS), default=None,
-                   help="default: the model the weights fit")
-    e.add_argument("--batch-size", type=int, default=1000)
+    e = sub.add_parser("evaluate", help="test accuracy of saved weights",
+                       description="Test loss, accuracy and confusion matrix of a weights "
+                                   "file on its dataset's test set.")
+    weights_args(e)
+    common(e, None)
+    e.add_argument("--batch-size", type=positive_int, default=1000, help="evaluation batch size")
     e.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", parents=[common], help="classify image files")
-    p.add_argument("weights")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--model", choices=sorted(models.MODELS), default=None,
-                   help="default: the model the weights fit")
+    p = sub.add_parser("predict", help="classify image files",
+                       description="Classify image files as MNIST's images were made: each "
+                                   "is composited onto white\n(transparency), inverted when "
+                                   "its background is light, cropped to its ink, scaled\n"
+                                   "into a 20x20 box (Fashion-MNIST: 28x28) and centred by "
+                                   "its centre of mass in 28x28.")
+    weights_args(p)
+    p.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
+    common(p, None)
     p.set_defaults(func=cmd_predict)
     return parser
 
 
-def main(argv=None):
+def _main(argv):
     args = build_parser().parse_args(argv)
     return args.func(args)
+
+
+def main(argv=None):
+    """The `python -m tinygrad_cv` / `tinygrad-cv` entry point; returns the exit status."""
+    return run_main(_main, argv)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,17 @@
 """The training loop every example and the CLI share: epochs with a progress bar,
-evaluation with a confusion matrix, a history for the report.
+evaluation with a confusion matrix, a history for the report, and nothing finished
+lost on Ctrl-C.
 
 The loop itself is the PyTorch one a user already knows (zero_grad, forward, loss,
-backward, step); this module only adds the progress bar, timing and bookkeeping.
+backward, step); this module only adds the progress bar, timing and bookkeeping, the
+weights saved when the run is interrupted (`fit`), and the metadata a weights file
+records (`weights_metadata`).
 """
 from __future__ import annotations
 
+import numbers
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -14,6 +20,7 @@ from tqdm.auto import tqdm
 
 from . import optim
 from .autograd import no_grad
+from .errors import Interrupted, signal_name, signals_deferred, signals_raise_interrupted
 from .nn import functional as F
 
 DATASET_STATS = {
@@ -27,6 +34,45 @@ CLASS_NAMES = {
     "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                       "Shirt", "Sneaker", "Bag", "Ankle boot"],
 }
+
+INPUT_SIZE = (1, 28, 28)
+"""Channels, height, width of every model's input."""
+
+PREPROCESS = {
+    "mnist": {"fit": 20, "center": "mass"},
+    "fashion-mnist": {"fit": 28, "center": "box"},
+}
+"""How each dataset's images were made from a larger picture, which `predict` repeats:
+the object's bounding box scaled (aspect ratio kept) to fit a `fit` x `fit` square,
+then placed in the 28x28 frame with its centre of mass (MNIST) or its box (Fashion-
+MNIST) at the centre."""
+
+
+def weights_metadata(model_name, dataset, model_args=None, **extra):
+    """What a weights file records so `evaluate`/`predict` need no guessing: the model
+    and its constructor arguments, the dataset, its class names, the input size, the
+    normalisation, the preprocessing of raw pictures, the version; plus `extra`
+    (e.g. epoch, test_accuracy)."""
+    from . import __version__
+    mean, std = DATASET_STATS[dataset]
+    return {"model": model_name, "model_args": dict(model_args or {}), "dataset": dataset,
+            "classes": list(CLASS_NAMES[dataset]), "input_size": list(INPUT_SIZE),
+            "normalize": {"mean": list(mean), "std": list(std)},
+            "preprocess": dict(PREPROCESS[dataset]),
+            "tinygrad_cv_version": __version__, **extra}
+
+
+def resolve_progress(progress=None) -> bool:
+    """Whether to draw a progress bar: `progress` when True or False; when None, only
+    if stderr (where tqdm draws) is a terminal, so a log file gets the per-epoch lines
+    and not thousands of bar redraws."""
+    if progress is not None:
+        return bool(progress)
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:   # a closed stream
+        return False
 
 
 @dataclass
@@ -50,17 +96,28 @@ class Evaluation:
 
 
 def train_epoch(model, loader, optimizer, device="cpu", epoch=1, loss_fn=F.cross_entropy,
-                log_interval=0, dry_run=False, progress=True):
+                log_interval=0, dry_run=False, progress=None):
     """One pass over `loader`: returns (mean training loss, samples per second).
 
     `loss_fn(output, target)` defaults to cross-entropy, which is also right for models
     that end in log_softmax (log_softmax is idempotent). With `log_interval` > 0 it also
-    prints PyTorch-example-style lines every that many batches.
+    prints PyTorch-example-style lines every that many batches. `progress`: draw a bar
+    (True), never (False), or only on a terminal (None, see `resolve_progress`).
     """
     model.train()
+    progress = resolve_progress(progress)
     total = len(loader.dataset) if hasattr(loader, "dataset") else None
     bar = tqdm(total=total, desc=f"epoch {epoch}", unit="img", unit_scale=True,
                disable=not progress, leave=False, dynamic_ncols=True)
+    try:
+        return _train_batches(model, loader, optimizer, device, epoch, loss_fn,
+                              log_interval, dry_run, progress, bar, total)
+    finally:
+        bar.close()   # also when interrupted: no half-drawn bar left above the message
+
+
+def _train_batches(model, loader, optimizer, device, epoch, loss_fn, log_interval, dry_run,
+                   progress, bar, total):
     # The running loss stays on the model's device; reading it (`.item()`) waits for the
     # GPU, so it is read only every 10 batches, not every step.
     loss_sum, seen, start = None, 0, time.perf_counter()
@@ -82,7 +139,6 @@ def train_epoch(model, loader, optimizer, device="cpu", epoch=1, loss_fn=F.cross
             (bar.write if progress else print)(line)
         if dry_run:
             break
-    bar.close()
     seconds = time.perf_counter() - start
     mean_loss = loss_sum.item() / seen if seen else float("nan")
     return mean_loss, seen / seconds if seconds > 0 else 0.0
@@ -140,22 +196,75 @@ def format_epoch(r: EpochResult) -> str:
 
 
 def fit(model, train_loader, test_loader, optimizer, epochs, scheduler=None, device="cpu",
-        loss_fn=F.cross_entropy, log_interval=0, dry_run=False, progress=True,
-        mean=0.0, std=1.0, num_classes=10, print_fn=print):
-    """Train for `epochs`, evaluating after each; returns (history, last Evaluation)."""
-    history, last = [], None
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        train_loss, rate = train_epoch(model, train_loader, optimizer, device, epoch,
-                                       loss_fn, log_interval, dry_run, progress)
-        last = evaluate(model, test_loader, device, num_classes, mean=mean, std=std,
-                        loss_fn=loss_fn)
-        if scheduler is not None:
-            scheduler.step()
-        result = EpochResult(epoch, train_loss, last.loss, last.accuracy,
-                             time.perf_counter() - start, rate)
-        history.append(result)
-        print_fn(format_epoch(result))
-        if dry_run:
-            break
+        loss_fn=F.cross_entropy, log_interval=0, dry_run=False, progress=None,
+        mean=0.0, std=1.0, num_classes=10, print_fn=print, save_interrupted_to=None,
+        metadata=None):
+    """Train for `epochs`, evaluating after each; returns (history, last Evaluation).
+
+    SIGINT (Ctrl-C) or SIGTERM during the run stop it and raise `errors.Interrupted`
+    (a KeyboardInterrupt) whose one-line message says what was kept: the weights of the
+    best finished epoch so far (highest test accuracy, the later one on ties; the
+    partly trained epoch is dropped) are written to `save_interrupted_to` when given
+    (safetensors, with `metadata` plus that epoch's number and accuracy), and are the
+    exception's `state` either way (None when no epoch had finished).
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
+    if hasattr(train_loader, "__len__") and len(train_loader) == 0:
+        raise ValueError("fit: train_loader yields no batches (is its dataset empty?)")
+    history, last, best, epoch = [], None, None, 0
+    try:
+        with signals_raise_interrupted():
+            for epoch in range(1, epochs + 1):
+                start = time.perf_counter()
+                train_loss, rate = train_epoch(model, train_loader, optimizer, device, epoch,
+                                               loss_fn, log_interval, dry_run, progress)
+                last = evaluate(model, test_loader, device, num_classes, mean=mean, std=std,
+                                loss_fn=loss_fn)
+                if scheduler is not None:
+                    scheduler.step()
+                if best is None or last.accuracy >= best[1]:
+                    best = (epoch, last.accuracy, _snapshot(model))   # one assignment
+                result = EpochResult(epoch, train_loss, last.loss, last.accuracy,
+                                     time.perf_counter() - start, rate)
+                history.append(result)
+                print_fn(format_epoch(result))
+                if dry_run:
+                    break
+    except KeyboardInterrupt as exc:   # Interrupted (SIGINT, SIGTERM) or a plain Ctrl-C
+        signum = getattr(exc, "signum", signal.SIGINT)
+        with signals_deferred():       # a second Ctrl-C must not cut the save short
+            interrupted = _interrupted(signum, epoch, best, save_interrupted_to, metadata)
+        raise interrupted from None
     return history, last
+
+
+def _snapshot(model):
+    """A host copy of the model's state dict, unaffected by later training steps."""
+    from .tensor import Tensor
+    copies = {}
+    for key, value in model.state_dict().items():
+        array = np.array(value.numpy(), copy=True)
+        copies[key] = Tensor(array, dtype=array.dtype)
+    return copies
+
+
+def _interrupted(signum, epoch, best, path, metadata):
+    """The Interrupted exception for a run stopped in `epoch`, after saving `best`."""
+    what = f"interrupted by {signal_name(signum)} in epoch {epoch}"
+    if best is None:
+        error = Interrupted(signum, f"{what}, before any epoch finished: no weights saved")
+        error.state, error.epoch, error.path = None, None, None
+        return error
+    best_epoch, accuracy, state = best
+    kept = f"the weights of epoch {best_epoch} (best so far, test accuracy {100 * accuracy:.2f}%)"
+    if path is None:
+        message = f"{what}: {kept} were not saved (no path given)"
+    else:
+        from .serialization import save
+        info = dict(metadata or {}, epoch=best_epoch, test_accuracy=accuracy, interrupted=True)
+        save(state, path, metadata=info)
+        message = f"{what}: {kept} are saved in {path}"
+    error = Interrupted(signum, message)
+    error.state, error.epoch, error.path = state, best_epoch, path
+    return error

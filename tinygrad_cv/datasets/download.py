@@ -11,11 +11,13 @@ import os
 import tempfile
 from urllib.request import Request, urlopen
 
+from ..errors import UserError
+
 CHUNK_SIZE = 1 << 16
 TIMEOUT_S = 30
 
 
-class ChecksumError(ValueError):
+class ChecksumError(UserError, ValueError):
     """Downloaded bytes whose MD5 is not the published one."""
 
 

@@ -91,6 +91,17 @@ class ConvGeometry:
         return self.out_h * self.out_w
 
     @property
+    def is_depthwise(self):
+        """One group per input channel (a MobileNet-style layer): direct kernels on the
+        CPU (kernels/cpu/depthwise.py) instead of im2col and per-channel GEMMs."""
+        return self.groups > 1 and self.groups == self.in_channels
+
+    def depthwise_args(self):
+        """Geometry arguments of the depthwise kernels, in their order."""
+        return (self.stride[0], self.stride[1], self.pad_top, self.pad_left,
+                self.dilation[0], self.dilation[1])
+
+    @property
     def is_pointwise(self):
         """1x1 kernel, stride 1, no padding: the input itself is the column buffer."""
         return (self.kernel == (1, 1) and self.stride == (1, 1) and self.pad_top == 0
@@ -224,10 +235,25 @@ def _grouped_weight(xp, weight, geom):
                                                 -1)
 
 
+def _depthwise_on_cpu(xp, geom):
+    return xp is np and geom.is_depthwise
+
+
 def conv_forward(x4, weight, bias, geom):
     """y (N, O, OH, OW) = conv2d(x4 (N, C, H, W), weight) + bias (None: no bias)."""
     xp = xp_of(x4)
     kernels = kernels_for(xp)
+    if _depthwise_on_cpu(xp, geom):
+        out = memory.empty((geom.batch, geom.out_channels, geom.out_h, geom.out_w), x4.dtype)
+        weight = np.ascontiguousarray(weight)
+
+        def depthwise_chunk(start, stop):
+            kernels.depthwise_forward.serial(x4[start:stop], weight, out[start:stop],
+                                             *geom.depthwise_args())
+        _for_each_chunk(xp, geom, x4.dtype.itemsize, depthwise_chunk)
+        if bias is not None:
+            add_channel_bias(xp, out, bias)
+        return out
     g = geom.groups
     weight_g = _grouped_weight(xp, weight, geom)
     out = memory.empty((geom.batch, geom.out_channels, geom.out_h, geom.out_w), x4.dtype, xp)
@@ -262,8 +288,11 @@ class _BackwardChunks:
         self.kernels = kernels_for(self.xp)
         self.geom = geom
         n, g = geom.batch, geom.groups
+        self.grad4 = grad4
         self.grad_g = grad4.reshape(n, g, geom.out_channels // g, geom.positions)
         self.x4 = x4
+        self.depthwise = _depthwise_on_cpu(self.xp, geom)
+        self.weight = None if weight is None else self.xp.ascontiguousarray(weight)
         self.grad_x = self.weight_t = None
         if weight is not None:
             self.weight_t = self.xp.ascontiguousarray(
@@ -276,6 +305,10 @@ class _BackwardChunks:
         """dx = col2im(W^T dY) of samples [start, stop)."""
         xp, geom, g, m = self.xp, self.geom, self.geom.groups, stop - start
         dx = self.grad_x[start:stop]
+        if self.depthwise:
+            self.kernels.depthwise_input_grad.serial(
+                self.grad4[start:stop], self.weight, dx, *geom.depthwise_args())
+            return
         if geom.is_pointwise:
             xp.matmul(self.weight_t, self.grad_g[start:stop],
                       out=dx.reshape(m, g, geom.in_channels // g, geom.positions))
@@ -290,6 +323,12 @@ class _BackwardChunks:
     def weight_grad(self, start, stop):
         """sum over samples [start, stop) of dY_n cols(x_n)^T."""
         xp, geom, g = self.xp, self.geom, self.geom.groups
+        if self.depthwise:
+            part = np.empty((geom.out_channels, 1) + geom.kernel, self.grad4.dtype)
+            self.kernels.depthwise_weight_grad.serial(
+                self.x4[start:stop], self.grad4[start:stop], part, *geom.depthwise_args())
+            self.partial_w[start] = part
+            return
         cols = _columns(self.kernels, xp, self.x4[start:stop], geom)
         cols_t = cols.reshape(stop - start, g, -1, geom.positions).transpose(0, 1, 3, 2)
         shape = (stop - start, g, geom.out_channels // g, geom.in_channels // g * geom.taps)

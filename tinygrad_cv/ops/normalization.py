@@ -5,10 +5,15 @@ statistics normalise the input and, when running buffers are given, update them 
 place (running_var with the unbiased variance, as torch). In eval the running buffers
 normalise. Backward (training), with xhat the normalised input and m the count:
     dx = w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))
+
+On the CPU (float32/float64) the Numba kernels of kernels/cpu/norm.py do it in two passes
+each way, saving the input rather than xhat; elsewhere (CuPy, other dtypes) array ops.
 """
 from __future__ import annotations
 
-from .. import dtypes
+import numpy as np
+
+from .. import dtypes, memory
 from ..autograd import Function
 from ..backend import xp_of
 from ..tensor import Tensor
@@ -23,6 +28,20 @@ def _per_channel(v, ndim):
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+def _uses_kernels(x):
+    return isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64)
+
+
+def _update_running(running_mean, running_var, mean, var, momentum, count):
+    """running = (1 - momentum) * running + momentum * batch statistic (var unbiased)."""
+    if running_mean is not None:
+        running_mean *= 1.0 - momentum
+        running_mean += momentum * mean.astype(running_mean.dtype)
+    if running_var is not None:
+        running_var *= 1.0 - momentum
+        running_var += (momentum * count / (count - 1)) * var.astype(running_var.dtype)
+
+
 class BatchNorm(Function):
     """Inputs: x, then weight and/or bias when present (`has_weight`, `has_bias`)."""
 
@@ -35,20 +54,19 @@ class BatchNorm(Function):
         bias = affine[-1] if has_bias else None
         ctx.has_weight, ctx.has_bias = has_weight, has_bias
         ctx.empty = x.size == 0
+        ctx.kernels = _uses_kernels(x)
         if ctx.empty:        # an empty batch: an empty output, the running stats untouched
             ctx.save_for_backward(None, None, None)
             return xp.empty_like(x)
+        if ctx.kernels:
+            return _forward_kernels(ctx, x, weight, bias, training, momentum, eps,
+                                    running_mean, running_var)
         if training:
             count = x.size // x.shape[1]
             mean = x.mean(axis=axes)
             centred = x - _per_channel(mean, x.ndim)
             var = (centred * centred).mean(axis=axes)
-            if running_mean is not None:
-                running_mean *= 1.0 - momentum
-                running_mean += momentum * mean.astype(running_mean.dtype)
-            if running_var is not None:
-                running_var *= 1.0 - momentum
-                running_var += (momentum * count / (count - 1)) * var.astype(running_var.dtype)
+            _update_running(running_mean, running_var, mean, var, momentum, count)
         else:
             centred = x - _per_channel(running_mean.astype(x.dtype), x.ndim)
             var = running_var.astype(x.dtype)
@@ -67,6 +85,8 @@ class BatchNorm(Function):
         if ctx.empty:
             zeros = xp_of(grad).zeros(grad.shape[1], grad.dtype)
             return (grad.copy(),) + (zeros,) * (int(ctx.has_weight) + int(ctx.has_bias))
+        if ctx.kernels:
+            return _backward_kernels(ctx, grad)
         axes = _stat_axes(grad)
         ndim = grad.ndim
         dbias = grad.sum(axis=axes)
@@ -87,6 +107,67 @@ class BatchNorm(Function):
         if ctx.has_bias:
             grads.append(dbias if ctx.needs_input_grad[len(grads)] else None)
         return tuple(grads)
+
+
+def _three_d(a):
+    """An (N, C, ...) array as its (N, C, L) view."""
+    return a.reshape(a.shape[0], a.shape[1], -1) if a.ndim != 3 else a
+
+
+def _forward_kernels(ctx, x, weight, bias, training, momentum, eps, running_mean,
+                     running_var):
+    """The CPU forward: statistics in one kernel, out = x * a + b in another."""
+    from ..kernels.cpu import norm
+    x = np.ascontiguousarray(x)
+    x3 = _three_d(x)
+    channels = x.shape[1]
+    if training:
+        mean, var = np.empty(channels), np.empty(channels)
+        norm.channel_stats(x3, mean, var)
+        _update_running(running_mean, running_var, mean, var, momentum,
+                        x.size // channels)
+    else:
+        mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
+    invstd = 1.0 / np.sqrt(var + eps)
+    a = invstd * weight if weight is not None else invstd
+    b = (bias - mean * a) if bias is not None else -mean * a
+    out = memory.empty(x.shape, x.dtype)
+    norm.scale_shift(x3, a.astype(x.dtype), b.astype(x.dtype), _three_d(out))
+    ctx.save_for_backward(x, mean, invstd)
+    ctx.weight = weight
+    ctx.training = training
+    return out
+
+
+def _backward_kernels(ctx, grad):
+    """The CPU backward: the two per-channel sums in one kernel, dx in another."""
+    from ..kernels.cpu import norm
+    x, mean, invstd = ctx.saved
+    weight = ctx.weight
+    grad = np.ascontiguousarray(grad)
+    x3, g3 = _three_d(x), _three_d(grad)
+    channels = x.shape[1]
+    sum_grad, dot = np.empty(channels), np.empty(channels)
+    norm.channel_grad_sums(x3, g3, mean, sum_grad, dot)
+    dx = None
+    if ctx.needs_input_grad[0]:
+        scale = invstd * weight if weight is not None else invstd
+        dx = memory.empty(x.shape, x.dtype)
+        if ctx.training:
+            count = x.size // channels
+            k_coef, mean_grad = invstd * invstd * dot / count, sum_grad / count
+        else:
+            k_coef, mean_grad = np.zeros(channels), np.zeros(channels)
+        dtype = x.dtype
+        norm.batch_norm_input_grad(x3, g3, mean.astype(dtype), mean_grad.astype(dtype),
+                                   k_coef.astype(dtype), scale.astype(dtype), _three_d(dx))
+    grads = [dx]
+    if ctx.has_weight:
+        grads.append((dot * invstd).astype(x.dtype) if ctx.needs_input_grad[len(grads)]
+                      else None)
+    if ctx.has_bias:
+        grads.append(sum_grad.astype(x.dtype) if ctx.needs_input_grad[len(grads)] else None)
+    return tuple(grads)
 
 
 def _check_vector(name, t, channels, op):

@@ -1,4 +1,5 @@
-"""Numba CPU kernels, one module per family: `conv` (im2col / col2im), `pool` (max,
+"""Numba CPU kernels, one module per family: `conv` (im2col / col2im), `depthwise`
+(direct depthwise convolution), `norm` (batch norm), `pool` (max,
 average, adaptive), `relu` (ReLU and the bias + ReLU epilogue); `runs` holds their inline
 helpers and `dispatch` the `@size_dispatched` decorator every kernel wears.
 
@@ -20,7 +21,9 @@ BLAS, so Numba threads and BLAS threads are never nested.
 from __future__ import annotations
 
 from .conv import col2im, im2col
+from .depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .dispatch import SERIAL_BELOW
+from .norm import batch_norm_input_grad, channel_grad_sums, channel_stats, scale_shift
 from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward,
                    adaptive_max_pool2d_forward, avg_pool2d_backward, avg_pool2d_forward,
                    max_pool2d_forward, max_pool2d_forward_inside, max_pool2d_tiles_backward,
@@ -30,7 +33,9 @@ from .relu import (bias_relu, relu_backward, relu_backward_inplace, relu_forward
 
 __all__ = ["SERIAL_BELOW", "adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_forward",
            "adaptive_max_pool2d_forward", "avg_pool2d_backward", "avg_pool2d_forward",
-           "bias_relu", "col2im", "im2col", "max_pool2d_forward",
+           "batch_norm_input_grad", "bias_relu", "channel_grad_sums", "channel_stats",
+           "col2im", "depthwise_forward", "depthwise_input_grad",
+           "depthwise_weight_grad", "im2col", "max_pool2d_forward",
            "max_pool2d_forward_inside", "max_pool2d_tiles_backward",
            "max_pool2d_tiles_forward", "max_pool2d_values_inside", "relu_backward",
-           "relu_backward_inplace", "relu_forward", "relu_inplace", "scatter_to_indices"]
+           "relu_backward_inplace", "relu_forward", "relu_inplace", "scale_shift", "scatter_to_indices"]

@@ -21,7 +21,7 @@ SERIAL_BELOW = 1 << 24
 """Element count (16 M: 64 MB of float32) from which a call uses Numba's threads."""
 
 
-def _serial_twin(kernel):
+def _serial_twin(kernel, fastmath):
     """The same Python function compiled without `parallel`, under its own name so the
     two never share an on-disk cache entry."""
     py_func = kernel.py_func
@@ -30,17 +30,22 @@ def _serial_twin(kernel):
                               py_func.__closure__)
     twin.__qualname__ = py_func.__qualname__ + "_serial"
     twin.__doc__ = py_func.__doc__
-    return njit(cache=True, nogil=True)(twin)
+    return njit(cache=True, nogil=True, fastmath=fastmath)(twin)
 
 
-def size_dispatched(func):
-    """Decorator: `func` as a parallel Numba kernel with a serial twin, dispatched by size."""
-    kernel = njit(parallel=True, cache=True)(func)
+def size_dispatched(func=None, *, fastmath=False):
+    """Decorator: `func` as a parallel Numba kernel with a serial twin, dispatched by size.
+    `@size_dispatched(fastmath={"reassoc"})` lets LLVM reorder float sums (vectorised
+    reductions), for kernels whose sums accumulate in float64; NaN and inf still follow
+    IEEE (no "nnan"/"ninf" flags)."""
+    if func is None:
+        return lambda f: size_dispatched(f, fastmath=fastmath)
+    kernel = njit(parallel=True, cache=True, fastmath=fastmath)(func)
     twin = []
 
     def serial(*args):
         if not twin:
-            twin.append(_serial_twin(kernel))
+            twin.append(_serial_twin(kernel, fastmath))
         return twin[0](*args)
 
     @functools.wraps(func)
