@@ -323,7 +323,10 @@ def test_two_ranks_of_16_train_the_weights_of_one_process_of_32(correctness):
                                    atol=2e-5, err_msg=key)
     reference_start = ranks[0]["ref.fc.weight"]
     assert not np.allclose(reference_start, 0)
-    assert facts[0]["stats"]["iterations"] == STEPS
+    stats = facts[0]["stats"]
+    assert stats["iterations"] == STEPS
+    # allreduces started during backward, before the last gradient existed (overlap)
+    assert stats["early_starts"] >= STEPS * (facts[0]["buckets"] - 1)
 
 
 @requires_mpi
@@ -433,6 +436,24 @@ def test_a_single_process_without_mpiexec_is_a_world_of_one(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+def test_a_layer_gradient_is_accumulated_before_earlier_layers_run_backward():
+    """What makes DDP's overlap possible: the engine accumulates (and runs post-hooks of)
+    a leaf right after its consumer's backward, not at the end of the whole backward."""
+    import tinygrad_cv as tc
+    from tinygrad_cv import nn
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(),
+                          nn.Linear(4, 2))
+    seen = []
+    for name, p in model.named_parameters():
+        p._node().post_hooks.append(
+            lambda leaf, name=name: seen.append((name, model[0].weight.grad is None)))
+    model(tc.randn(5, 3)).sum().backward()
+    assert [name for name, _ in seen] == ["4.weight", "4.bias", "2.weight", "2.bias",
+                                          "0.weight", "0.bias"]
+    assert [first_pending for _, first_pending in seen] == [True] * 4 + [False] * 2
 
 
 def test_importing_tinygrad_cv_never_imports_mpi4py(tmp_path):

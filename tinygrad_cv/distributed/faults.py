@@ -36,18 +36,30 @@ def _flush_std_streams():
             pass
 
 
+SPIN_S = 0.1
+"""How long a wait polls without sleeping before it starts to sleep between polls."""
+
+
 def wait_all(group, requests, what, timeout_s=None):
     """Wait until every MPI request in `requests` completes, or raise after `timeout_s`
-    (default: the group's timeout). Polls with short sleeps (so a waiting rank leaves its core to the others,
-    and MPI progresses the transfers on each test)."""
+    (default: the group's timeout).
+
+    MPI progresses a non-blocking collective only inside MPI calls, so the wait first
+    polls `Testall` back to back for up to `SPIN_S` (sleeping between polls there made a
+    4.8 MB allreduce 3x slower); a longer wait (a slow or dead peer) then sleeps between
+    polls, up to 1 ms, to leave the core to others."""
     MPI = group.MPI
     if MPI.Request.Testall(requests):
         return
     timeout_s = group.timeout_s if timeout_s is None else timeout_s
-    deadline = time.monotonic() + timeout_s
+    now = time.monotonic()
+    deadline, spin_until = now + timeout_s, now + min(SPIN_S, timeout_s)
     pause = 1e-5
     while not MPI.Request.Testall(requests):
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now < spin_until:
+            continue
+        if now > deadline:
             raise DistributedTimeoutError(
                 f"{what}: rank {group.rank} of {group.size} waited {timeout_s:g} s for "
                 f"the other ranks and gives up; one of them has probably died, raised or is "

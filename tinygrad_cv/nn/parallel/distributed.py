@@ -167,7 +167,9 @@ class DistributedDataParallel(Module):
         """Counters of the gradient reduction, for measuring overlap: `iterations`
         reduced, `hook_s` seconds spent in the hooks (copies into buckets, starting
         allreduces), `wait_s` seconds spent waiting for the allreduces after the last
-        bucket started (communication that backward did not hide)."""
+        bucket started (communication that backward did not hide, plus waiting for
+        slower ranks), `early_starts` buckets whose allreduce started while gradients
+        were still missing (the overlap)."""
         return dict(self.reducer.stats)
 
     def extra_repr(self):

@@ -102,12 +102,13 @@ class Reducer:
             for i, offset in zip(bucket.members, bucket.offsets):
                 self.slot[i] = (bucket, offset)
         self.enabled = True         # False inside DistributedDataParallel.no_sync()
-        self.stats = {"iterations": 0, "hook_s": 0.0, "wait_s": 0.0}
+        self.stats = {"iterations": 0, "hook_s": 0.0, "wait_s": 0.0, "early_starts": 0}
         self._reset()
 
     # ------------------------------------------------------------------ iteration state
     def _reset(self):
         self._ready = [False] * len(self.params)
+        self._unready = len(self.params)
         self._used = np.zeros(len(self.params), dtype=np.int32)
         self._next_bucket = 0
         self._requests = []
@@ -174,6 +175,7 @@ class Reducer:
         else:
             view[...] = 0
         self._ready[i] = True
+        self._unready -= 1
         self._used[i] = 1 if used else 0
         self._started = True
         bucket.pending -= 1
@@ -186,6 +188,8 @@ class Reducer:
             flat = self.buckets[self._next_bucket].flat
             self._requests.append(comm.Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM))
             self._next_bucket += 1
+            if self._unready:               # started while backward is still running
+                self.stats["early_starts"] += 1
         if self._requests:
             MPI.Request.Testall(self._requests)     # lets MPI progress the transfers
 
