@@ -217,6 +217,42 @@ def report(results):
     return "\n".join(rows)
 
 
+LINKS = (("10 Gb/s Ethernet (TCP)", 10e9 / 8, 30e-6),
+         ("100 Gb/s Ethernet (RoCE)", 100e9 / 8, 5e-6),
+         ("200 Gb/s InfiniBand HDR", 200e9 / 8, 2e-6))
+"""(name, bandwidth in bytes/s, per-message latency in s) of the links assumed on paper."""
+
+BACKWARD_SHARE = 2 / 3
+"""Share of a step's compute that is backward, under which DDP can hide communication."""
+
+
+def ring_allreduce_s(nodes, nbytes, bandwidth, latency):
+    """Ring allreduce: 2(N-1)/N of the bytes cross each link, in 2(N-1) messages."""
+    return 2 * (nodes - 1) / nodes * nbytes / bandwidth + 2 * (nodes - 1) * latency
+
+
+def projection(results, node_counts=(8, 16, 32, 64)):
+    """Weak scaling on paper: each node one rank like ours (its measured compute time per
+    step at its local batch), gradients averaged by a ring allreduce over the link."""
+    rows = []
+    for model, runs in results.items():
+        ddp = runs["2x1"]
+        compute = ddp["step_s"] - ddp["overlap_wait_s"]
+        local = ddp["global_batch"] // ddp["world"]
+        rows.append(f"\n{model}: {ddp['grad_bytes'] / 1e6:.2f} MB of gradients, measured "
+                    f"compute {compute * 1e3:.1f} ms/step per rank at batch {local}")
+        rows.append(f"  {'link':26s} {'nodes':>5s} {'allreduce':>10s} "
+                    f"{'efficiency, no overlap':>23s} {'ideal overlap':>14s} {'samples/s':>10s}")
+        for name, bandwidth, latency in LINKS:
+            for n in node_counts:
+                comm = ring_allreduce_s(n, ddp["grad_bytes"], bandwidth, latency)
+                plain = compute / (compute + comm)
+                hidden = compute / (compute + max(0.0, comm - BACKWARD_SHARE * compute))
+                rows.append(f"  {name:26s} {n:5d} {comm * 1e3:8.2f} ms {100 * plain:22.1f}% "
+                            f"{100 * hidden:13.1f}% {n * local / (compute + comm):10.0f}")
+    return "\n".join(rows)
+
+
 def write_json_atomic(path, payload):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -267,6 +303,8 @@ def main(argv=None):
           f"{tuple(round(v, 2) for v in load_before)}, after "
           f"{tuple(round(v, 2) for v in load_after)}")
     print(report(results))
+    print("\nOn paper (docs/distributed.md): weak scaling to more nodes, ring allreduce")
+    print(projection(results))
     if args.json:
         write_json_atomic(args.json, {"load_before": load_before, "load_after": load_after,
                                       "results": results})
