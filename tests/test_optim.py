@@ -567,3 +567,206 @@ def test_load_state_dict_accepts_a_step_stored_as_a_number():
     set_grads(other.param_groups[0]["params"], next(gradient_stream()))
     other.step()
     assert other.state_dict()["state"][0]["step"].item() == 2.0
+
+
+# ----------------------------------------------------------------------------- bad state / grads
+ALL_OPTIMIZERS = [
+    lambda p: optim.SGD(p, lr=0.1),
+    lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
+    lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1),
+    lambda p: optim.Adam(p, lr=0.01, amsgrad=True),
+    lambda p: optim.AdamW(p),
+    lambda p: optim.Adadelta(p),
+]
+ALL_OPTIMIZER_IDS = ["SGD", "SGD-momentum", "SGD-nesterov", "Adam", "AdamW", "Adadelta"]
+
+RESUME_WITH_OTHER_MODELS_STATE = r'''
+import numpy as np
+from tinygrad_cv import optim
+from tinygrad_cv.tensor import Tensor
+
+def params(shapes):
+    return [Tensor(np.ones(s, np.float32), requires_grad=True) for s in shapes]
+
+# two models with the same parameter count but other shapes (small vs. big layers)
+trained = params([(4000,), (3,)])
+opt = optim.SGD(trained, lr=0.1, momentum=0.9)
+for p in trained:
+    p.grad = Tensor(np.ones(p.shape, np.float32))
+opt.step()
+state = opt.state_dict()
+
+resumed = params([(3,), (4000,)])
+opt = optim.SGD(resumed, lr=0.1, momentum=0.9)
+try:
+    opt.load_state_dict(state)
+except ValueError as exc:
+    print("ValueError:", exc)
+for p in resumed:
+    p.grad = Tensor(np.ones(p.shape, np.float32))
+for _ in range(3):
+    opt.step()
+print("finite:", all(np.isfinite(p.numpy()).all() for p in resumed))
+print("values:", sorted({round(float(v), 4) for p in resumed for v in p.numpy()}))
+'''
+
+
+def test_resuming_sgd_state_of_another_model_is_refused_not_a_crash(tmp_path):
+    """Regression (issue 11.1): the fused SGD kernel wrote past a too-small momentum
+    buffer (SIGSEGV / heap corruption). Run in a subprocess: on the old code it crashed."""
+    import subprocess
+    import sys
+    script = tmp_path / "resume.py"
+    script.write_text(RESUME_WITH_OTHER_MODELS_STATE)
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=root, env=dict(__import__("os").environ, PYTHONPATH=root),
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("ValueError: load_state_dict: state 'momentum_buffer' of parameter 0 of param "
+            "group 0 has shape (4000,) but the parameter has shape (3,)") in proc.stdout
+    # the refused load left the fresh optimizer as it was: three plain momentum steps
+    assert "finite: True" in proc.stdout
+    assert "values: [0.439]" in proc.stdout, proc.stdout   # 1 - 0.1 * (1 + 1.9 + 2.71)
+
+
+@pytest.mark.parametrize("make", ALL_OPTIMIZERS[1:], ids=ALL_OPTIMIZER_IDS[1:])
+def test_load_state_dict_checks_every_state_shape_and_dtype_before_changing_anything(make):
+    params = make_params(initial_arrays())
+    opt = make(params)
+    grads = gradient_stream()
+    set_grads(params, next(grads))
+    opt.step()
+    sd = opt.state_dict()
+    before_state = {k: {n: (v.numpy().copy() if isinstance(v, Tensor) else v)
+                        for n, v in vals.items()} for k, vals in opt.state_dict()["state"].items()}
+    before_groups = [dict(g) for g in opt.param_groups]
+    for name in list(sd["state"].get(2, {})):
+        if name == "step" or sd["state"][2][name] is None:
+            continue
+        for bad, pattern in [
+            (Tensor(np.zeros((3, 3, 2), np.float32)),
+             rf"state '{name}' of parameter 2 of param group 0 has shape \(3, 3, 2\) but the "
+             rf"parameter has shape \(2, 3, 3\)"),
+            (Tensor(np.zeros(18, np.float32)), r"has shape \(18,\) but the parameter has shape"),
+            (Tensor(np.zeros((2, 3, 3), np.int64), dtype=np.int64), r"has dtype int64"),
+        ]:
+            broken = {"param_groups": sd["param_groups"],
+                      "state": {k: dict(v) for k, v in sd["state"].items()}}
+            broken["state"][2][name] = bad
+            with pytest.raises(ValueError, match=pattern):
+                opt.load_state_dict(broken)
+            assert [dict(g) for g in opt.param_groups] == before_groups
+            for k, vals in opt.state_dict()["state"].items():
+                for n, v in vals.items():
+                    if isinstance(v, Tensor):
+                        np.testing.assert_array_equal(v.numpy(), before_state[k][n])
+    assert sd["state"][2], "the optimizer keeps state, so the checks above ran"
+    if "step" in sd["state"][0]:
+        broken = {"param_groups": sd["param_groups"],
+                  "state": {k: dict(v) for k, v in sd["state"].items()}}
+        broken["state"][0]["step"] = Tensor(np.zeros(3, np.float32))
+        with pytest.raises(ValueError, match="state 'step' of parameter 0 .* one number"):
+            opt.load_state_dict(broken)
+
+
+def test_load_state_dict_rejects_malformed_indices_and_groups():
+    params = make_params(initial_arrays())
+    opt = optim.SGD(params, lr=0.1)
+    sd = opt.state_dict()
+    with pytest.raises(ValueError, match="parameter index 'x' is not an integer"):
+        opt.load_state_dict({"state": {}, "param_groups": [{"params": ["x", 1, 2], "lr": 0.1}]})
+    with pytest.raises(ValueError, match="index 1 appears more than once"):
+        opt.load_state_dict({"state": {}, "param_groups": [{"params": [1, 1, 2], "lr": 0.1}]})
+    with pytest.raises(ValueError, match="'param_groups' must be a list of dicts"):
+        opt.load_state_dict({"state": {}, "param_groups": [5]})
+    with pytest.raises(ValueError, match="'state' must be a dict"):
+        opt.load_state_dict({"state": [], "param_groups": sd["param_groups"]})
+    with pytest.raises(ValueError, match="group 0 has 3 params saved, 2 in the optimizer"):
+        optim.SGD(params[:2], lr=0.1).load_state_dict(sd)
+
+
+@pytest.mark.parametrize("bad_grad, pattern", [
+    (lambda p: Tensor(np.ones(p.size + 7, np.float32)), "shape"),
+    (lambda p: Tensor(np.ones((1,) + p.shape, np.float32)), "shape"),
+    (lambda p: Tensor(np.ones(p.shape, np.float64), dtype=np.float64), "dtype float64"),
+    (lambda p: Tensor(np.ones(p.shape, np.int64), dtype=np.int64), "dtype int64"),
+], ids=["longer", "broadcastable", "float64", "int64"])
+def test_assigning_a_grad_of_the_wrong_shape_or_dtype_is_refused_like_torch(bad_grad, pattern):
+    p = Tensor(np.ones((4, 3), np.float32), requires_grad=True)
+    with pytest.raises(RuntimeError, match=f"grad: attempting to assign a gradient of {pattern}"):
+        p.grad = bad_grad(p.numpy())
+    assert p.grad is None
+    with pytest.raises(TypeError, match="expected to be a Tensor or None"):
+        p.grad = np.ones((4, 3), np.float32)
+    p.grad = Tensor(np.ones((4, 3), np.float32))     # the right one is accepted
+    p.grad = None
+
+
+BAD_STEP_INPUTS = [
+    ("grad_data_shorter", r"the gradient of parameter 1 of param group 0 has shape \(2,\) "
+                          r"but the parameter has shape \(4,\)"),
+    ("grad_data_longer", r"the gradient of parameter 1 .* has shape \(4000,\)"),
+    ("grad_data_broadcasts", r"the gradient of parameter 1 .* has shape \(1,\)"),
+    ("grad_data_float64", r"the gradient of parameter 1 .* has dtype float64 but the "
+                          r"parameter has dtype float32"),
+    ("param_data_replaced", r"the (gradient|state '\w+') of parameter 1 of param group 0 "
+                            r"has shape \(4,\) but the parameter has shape \(9,\)"),
+]
+
+
+def check_step_refuses(make, corrupt, pattern):
+    """One optimizer after one good step, then one bad input: step() must raise, naming
+    the parameter, with no param or state changed."""
+    params = make_params(initial_arrays())
+    opt = make(params)
+    grads = gradient_stream()
+    set_grads(params, next(grads))
+    opt.step()
+    set_grads(params, next(grads))
+    p = params[1]
+    if corrupt == "grad_data_shorter":
+        p.grad.data = np.ones(2, np.float32)
+    elif corrupt == "grad_data_longer":
+        p.grad.data = np.ones(4000, np.float32)
+    elif corrupt == "grad_data_broadcasts":
+        p.grad.data = np.ones(1, np.float32)
+    elif corrupt == "grad_data_float64":
+        p.grad.data = p.grad.data.astype(np.float64)
+    else:
+        p.data = np.ones(9, np.float32)
+    before = [q.numpy().copy() for q in params]
+    state_before = {id(k): {n: v.numpy().copy() for n, v in vals.items() if isinstance(v, Tensor)}
+                    for k, vals in opt.state.items()}
+    with pytest.raises(RuntimeError, match=f"{type(opt).__name__}.step: {pattern}"):
+        opt.step()
+    for q, b in zip(params, before):
+        np.testing.assert_array_equal(q.numpy(), b)
+    for k, vals in opt.state.items():
+        for n, v in vals.items():
+            if isinstance(v, Tensor):
+                np.testing.assert_array_equal(v.numpy(), state_before[id(k)][n])
+
+
+def test_every_optimizer_checks_grads_and_state_before_updating_anything(tmp_path):
+    """Regression (issue 11.2): a user-made grad of the wrong size was read past its end by
+    SGD's kernel (weights became NaN/3e38) and broadcast by Adam. Grads set around the
+    `.grad` check (through `.data`) and params whose `.data` was replaced are caught by
+    the base class's `step()`, before any param or state changes. Every optimizer and
+    every bad input, in a subprocess: on the old code the kernel corrupted the heap."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[1])
+    script = ("from tests.test_optim import ALL_OPTIMIZERS, BAD_STEP_INPUTS, check_step_refuses\n"
+              "n = 0\n"
+              "for make in ALL_OPTIMIZERS:\n"
+              "    for corrupt, pattern in BAD_STEP_INPUTS:\n"
+              "        check_step_refuses(make, corrupt, pattern)\n"
+              "        n += 1\n"
+              "print('checked', n)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=root, env=dict(os.environ, PYTHONPATH=root), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-1000:] + proc.stderr[-3000:]
+    assert f"checked {len(ALL_OPTIMIZERS) * len(BAD_STEP_INPUTS)}" in proc.stdout

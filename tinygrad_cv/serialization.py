@@ -30,15 +30,27 @@ recorded. `requires_grad` is not saved (state dicts hold plain tensors).
 
 Writes to a path are atomic: the bytes go to a temporary file in the same folder, which
 is flushed to disk and then renamed over the target with `os.replace`, so a crash leaves
-either the old file or the new one, never a truncated one.
+either the old file or the new one, never a truncated one. The temporary is named
+`.<target name>.tinygrad_cv-tmp.<pid>.<random>`; it is removed when the write fails,
+when SIGTERM/SIGINT ends the process during the write, and (for a writer killed with
+SIGKILL) by the next save of the same target, once its writer's pid is gone.
+
+Loading checks what a file is before believing it: a safetensors file starts with an
+8-byte little-endian header length and that many bytes of JSON object; only a file
+that is not one, and that starts with a zip's or a pickle's full signature, is called
+a PyTorch checkpoint. Every malformed file gives a ValueError naming it, and nothing
+a header claims is allocated before it is checked against the file's real size.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import secrets
+import signal
 import struct
-import tempfile
+import threading
 
 import numpy as np
 import safetensors
@@ -65,7 +77,10 @@ def save(obj, f, metadata=None):
     Raises TypeError, before writing anything, when `obj` holds something that is not
     a Tensor, a NumPy array, a dict, list or tuple of those, or a Python scalar/str/None.
     """
-    tensors, header = _flatten(obj)
+    try:
+        tensors, header = _flatten(obj)
+    except RecursionError:
+        raise ValueError("save: the object is nested too deeply to save") from None
     if metadata is not None:
         if not isinstance(metadata, dict):
             raise TypeError(f"save: metadata must be a dict, got {type(metadata).__name__}")
@@ -152,129 +167,392 @@ def _new_file_mode(path):
         return 0o666 & ~umask
 
 
-def write_atomically(path, payload: bytes):
-    """Write `payload` to `path` through a flushed temporary file and `os.replace`."""
+# ----------------------------------------------------------------------------- atomic writes
+TEMP_MARKER = ".tinygrad_cv-tmp."
+"""In every temporary's name: `.<target name>.tinygrad_cv-tmp.<pid>.<random>`."""
+_WRITE_CHUNK = 8 << 20          # signal handlers run between chunks of a long write
+_NAME_KEPT = 150                # of the target's name, so the temporary's fits NAME_MAX
+_active_temporaries = set()     # this process's writes in progress (any thread)
+_active_lock = threading.Lock()
+
+
+def _temp_prefix(path):
+    return "." + os.path.basename(path)[:_NAME_KEPT] + TEMP_MARKER
+
+
+def _pid_is_gone(pid):
+    """True when no process `pid` runs (a zombie counts as gone); unsure means alive."""
+    if os.name != "posix" or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False            # alive, owned by someone else
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def remove_stale_temporaries(path):
+    """Delete the temporaries of `path` left by writers that no longer run (a SIGKILL, a
+    power cut): those whose pid is gone, or is ours but not a write in progress."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                    suffix=".tmp")
+    prefix = _temp_prefix(path)
     try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(payload)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.chmod(tmp_path, _new_file_mode(path))
-        os.replace(tmp_path, path)
-    except BaseException:
+        names = [name for name in os.listdir(folder) if name.startswith(prefix)]
+    except OSError:
+        return
+    with _active_lock:
+        active = set(_active_temporaries)
+    for name in names:
+        pid_text, _, token = name[len(prefix):].partition(".")
+        if not pid_text.isdigit() or not token:
+            continue
+        full = os.path.join(folder, name)
+        pid = int(pid_text)
+        stale = (full not in active) if pid == os.getpid() else _pid_is_gone(pid)
+        if stale:
+            with contextlib.suppress(OSError):
+                os.unlink(full)
+
+
+def _create_temporary(path):
+    """(fd, path) of a new, empty temporary next to `path`, named as TEMP_MARKER says."""
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = _temp_prefix(path)
+    while True:
+        tmp_path = os.path.join(folder, f"{prefix}{os.getpid()}.{secrets.token_hex(6)}")
+        try:
+            return os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp_path
+        except FileExistsError:
+            continue
+
+
+@contextlib.contextmanager
+def _removed_on_termination(tmp_path):
+    """While the body runs (in the main thread), SIGTERM/SIGINT that would end the process
+    first remove `tmp_path`, then end it with the same signal; a signal the program
+    handles itself (a Python handler, KeyboardInterrupt included) goes to that handler,
+    and the write's own error path cleans up if the handler raises."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def restore():
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+    def on_signal(signum, frame):
+        handler = previous.get(signum)
+        if callable(handler):
+            handler(signum, frame)
+            return
+        if handler == signal.SIG_IGN:
+            return
         with contextlib.suppress(OSError):
             os.unlink(tmp_path)
-        raise
+        restore()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)       # die of the signal, as without this handler
+
+    try:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, on_signal)
+    except (ValueError, OSError):          # no signals here (an embedded interpreter)
+        restore()
+        previous.clear()
+    try:
+        yield
+    finally:
+        restore()
+
+
+def _write_all(fd, payload):
+    view = memoryview(payload).cast("B")
+    written = 0
+    while written < len(view):
+        written += os.write(fd, view[written:written + _WRITE_CHUNK])
+
+
+def write_atomically(path, payload: bytes):
+    """Write `payload` to `path` through a flushed temporary file and `os.replace`.
+
+    On any failure (a full disk, a signal, an error) the temporary is removed and the
+    old `path` is left as it was; an OSError names `path`."""
+    path = os.fspath(path)
+    remove_stale_temporaries(path)
+    try:
+        fd, tmp_path = _create_temporary(path)
+    except OSError as exc:            # a missing or read-only folder
+        raise _write_error(path, exc) from exc
+    with _active_lock:
+        _active_temporaries.add(tmp_path)
+    try:
+        with _removed_on_termination(tmp_path):
+            try:
+                try:
+                    _write_all(fd, payload)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.chmod(tmp_path, _new_file_mode(path))
+                os.replace(tmp_path, path)
+            except BaseException as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_path)
+                if isinstance(exc, OSError) and not isinstance(exc, InterruptedError):
+                    raise _write_error(path, exc) from exc
+                raise
+    finally:
+        with _active_lock:
+            _active_temporaries.discard(tmp_path)
+    _sync_folder(path)
+
+
+def _write_error(path, exc):
+    """The OSError of a failed write, with the target's path in its message."""
+    reason = exc.strerror or str(exc)
+    hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
+    message = f"save: could not write {path}: {reason}{hint}; the old file, if any, is unchanged"
+    return OSError(exc.errno, message) if exc.errno is not None else OSError(message)
+
+
+def _sync_folder(path):
+    """Flush the rename itself to disk (best effort: not every system can)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 # ----------------------------------------------------------------------------- loading
+MAX_HEADER_BYTES = 100_000_000
+"""The largest safetensors header read (the safetensors library's own limit)."""
+
+
 def load(f, map_location=None, weights_only=None):
     """Load what `save` wrote (or any safetensors file) from a path or binary file.
 
     `map_location`: None or "cpu" (the default: tensors load on the CPU), "cuda",
     "cuda:N" or a device. `weights_only` is accepted for `torch.load` compatibility and
-    changes nothing: loading never runs code.
+    changes nothing: loading never runs code. A file that is not a valid safetensors
+    file, or whose tinygrad_cv metadata is malformed, raises ValueError naming it.
     """
     if map_location is not None and not isinstance(map_location, str) \
             and type(map_location).__name__ != "device":
         raise TypeError(f"load: map_location must be None, a device string like 'cpu' or "
                         f"'cuda:0', or a device; got {type(map_location).__name__}")
     device = canonical_device(None if map_location is None else str(map_location))
-    arrays, metadata = _read_file(f)
+    where = _describe(f)
+    arrays, metadata = _read_file(f, where)
     wrap = lambda arr: Tensor(transfer(arr, device), dtype=arr.dtype, device=device)  # noqa: E731
 
     if STRUCTURE_METADATA in metadata:
-        structure = json.loads(metadata[STRUCTURE_METADATA])
-        return _decode(structure, arrays, wrap, device)
-    order = json.loads(metadata[KEYS_METADATA]) if KEYS_METADATA in metadata else list(arrays)
-    if set(order) != set(arrays):   # keys metadata from another writer: trust the tensors
-        order = list(arrays)
+        structure = _metadata_json(metadata, STRUCTURE_METADATA, where)
+        try:
+            return _decode(structure, arrays, wrap, device, where)
+        except RecursionError:
+            raise ValueError(f"load: {where}: the {STRUCTURE_METADATA} metadata is nested "
+                             f"too deeply") from None
+    order = list(arrays)
+    if KEYS_METADATA in metadata:
+        keys = _metadata_json(metadata, KEYS_METADATA, where)
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            raise ValueError(f"load: {where}: the {KEYS_METADATA} metadata must be a JSON "
+                             f"list of tensor names")
+        if set(keys) == set(arrays):   # keys metadata from another writer: trust the tensors
+            order = keys
     return {key: wrap(arrays[key]) for key in order}
 
 
 def load_metadata(f) -> dict:
     """The `metadata=` dict that `save` stored in `f` ({} when there is none)."""
+    where = _describe(f)
     if hasattr(f, "read"):
-        header = _metadata_from_bytes(f.read(), "<file object>")
+        metadata = _header_of_bytes(_read_bytes(f, where), where)[1]
     else:
         path = os.fspath(f)
         with open(path, "rb") as fh:
-            _check_header_prefix(fh.read(16), path)
-        try:
-            with safetensors.safe_open(path, framework="numpy") as st:
-                header = st.metadata() or {}
+            metadata = _header_of_file(fh, where)[1]
+        try:   # the library's checks of the tensors' layout (it reads no tensor data)
+            with safetensors.safe_open(path, framework="numpy"):
+                pass
         except safetensors.SafetensorError as exc:
-            raise ValueError(f"load: {path} is not a valid safetensors file ({exc})") from None
-    try:
-        info = json.loads(header.get(INFO_METADATA, "{}"))
-    except ValueError as exc:
-        raise ValueError(f"load_metadata: malformed {INFO_METADATA} metadata ({exc})") from None
+            raise ValueError(f"load: {where} is not a valid safetensors file ({exc})") from None
+    if INFO_METADATA not in metadata:
+        return {}
+    info = _metadata_json(metadata, INFO_METADATA, where, op="load_metadata")
     if not isinstance(info, dict):
-        raise ValueError(f"load_metadata: {INFO_METADATA} metadata is not a JSON object")
+        raise ValueError(f"load_metadata: {where}: the {INFO_METADATA} metadata is not a "
+                         f"JSON object")
     return info
 
 
-def _read_file(f):
-    """({key: NumPy array}, metadata dict) from a path or a binary file object."""
+def _describe(f):
+    """How errors name `f`: its path, a file object's name, or its type."""
     if hasattr(f, "read"):
-        data = f.read()
-        metadata = _metadata_from_bytes(data, "<file object>")
-        return safetensors_numpy.load(data), metadata
-    path = os.fspath(f)
-    with open(path, "rb") as fh:
-        _check_header_prefix(fh.read(16), path)
+        name = getattr(f, "name", None)
+        return os.fsdecode(name) if isinstance(name, (str, bytes)) else \
+            f"<{type(f).__name__} object>"
+    return os.fsdecode(os.fspath(f))
+
+
+def _read_bytes(f, where):
+    data = f.read()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValueError(f"load: {where} is not a binary file object (its read() returned "
+                         f"{type(data).__name__}); open the file with 'rb'")
+    return bytes(data)
+
+
+_NUMPY_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F16", "F32",
+                 "F64", "C64"}
+
+
+def _read_file(f, where):
+    """({key: NumPy array}, metadata dict) from a path or a binary file object."""
+    header = {}
     try:
+        if hasattr(f, "read"):
+            data = _read_bytes(f, where)
+            header, metadata = _header_of_bytes(data, where)
+            arrays = dict(safetensors_numpy.load(data)) if _tensor_names(header) else {}
+            return arrays, metadata
+        path = os.fspath(f)
+        with open(path, "rb") as fh:
+            header, metadata = _header_of_file(fh, where)
         with safetensors.safe_open(path, framework="numpy") as st:
-            metadata = st.metadata() or {}
-            arrays = {key: _get_tensor(st, key, path) for key in st.keys()}
+            arrays = {key: st.get_tensor(key) for key in st.keys()}
+        return arrays, metadata
     except safetensors.SafetensorError as exc:
-        raise ValueError(f"load: {path} is not a valid safetensors file ({exc})") from None
-    return arrays, metadata
-
-
-def _get_tensor(st, key, path):
-    try:
-        return st.get_tensor(key)
-    except TypeError as exc:   # a dtype NumPy lacks, such as bfloat16
-        raise TypeError(f"load: tensor '{key}' in {path} has a dtype NumPy cannot hold "
-                        f"({exc}); convert it (e.g. to float32) before saving") from None
-
-
-def _check_header_prefix(head: bytes, where):
-    """Recognise PyTorch's pickle-based checkpoints early and say what to do about them."""
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
-        raise ValueError(f"load: {where} looks like a PyTorch pickle checkpoint (torch.save); "
-                         f"tinygrad_cv never unpickles. Re-save it in PyTorch with "
-                         f"safetensors.torch.save_file(state_dict, path)")
-
-
-def _metadata_from_bytes(data: bytes, where):
-    _check_header_prefix(data[:16], where)
-    try:
-        (header_len,) = struct.unpack("<Q", data[:8])
-        header = json.loads(data[8:8 + header_len])
-    except (struct.error, ValueError) as exc:
         raise ValueError(f"load: {where} is not a valid safetensors file ({exc})") from None
-    return header.get("__metadata__") or {}
+    except TypeError as exc:   # a dtype NumPy lacks, such as bfloat16
+        odd = [key for key in _tensor_names(header) if isinstance(header[key], dict)
+               and header[key].get("dtype") not in _NUMPY_DTYPES]
+        which = f"tensor '{odd[0]}'" if odd else "a tensor"
+        raise TypeError(f"load: {which} in {where} has a dtype NumPy cannot hold ({exc}); "
+                        f"convert it (e.g. to float32) before saving") from None
 
 
-def _decode(node, arrays, wrap, device):
-    """Rebuild one value of the structure, taking tensors from `arrays`."""
+def _tensor_names(header):
+    return [key for key in header if key != "__metadata__"]
+
+
+def _header_of_file(fh, where):
+    """(header dict, metadata dict) of an open binary file, read and checked."""
+    size = os.fstat(fh.fileno()).st_size
+    head = fh.read(8)
+    length = _header_length(head, size, where)
+    if length is None:
+        raise ValueError(_not_safetensors_message(head + fh.read(8), where))
+    return _parse_header(head + fh.read(length), length, where)
+
+
+def _header_of_bytes(data, where):
+    """(header dict, metadata dict) of a whole file's bytes, checked."""
+    length = _header_length(data[:8], len(data), where)
+    if length is None:
+        raise ValueError(_not_safetensors_message(data[:16], where))
+    return _parse_header(data[:8 + length], length, where)
+
+
+def _header_length(head, size, where):
+    """The header length the first 8 bytes declare, or None when it cannot be one (a
+    file too short, a length beyond the file or safetensors' limit): never allocated
+    before this check."""
+    if len(head) < 8 or size < 8:
+        return None
+    (length,) = struct.unpack("<Q", head)
+    if length < 2 or length > size - 8 or length > MAX_HEADER_BYTES:
+        return None
+    return length
+
+
+def _parse_header(prefix, length, where):
+    """Parse the JSON header in `prefix` (8 length bytes + the header)."""
+    text = prefix[8:8 + length]
+    if not text.startswith(b"{"):
+        raise ValueError(_not_safetensors_message(prefix[:16], where))
+    try:
+        header = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        if _looks_like_pickle_or_zip(prefix[:16]):
+            raise ValueError(_not_safetensors_message(prefix[:16], where)) from None
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ValueError(f"load: {where} is not a valid safetensors file (its JSON header "
+                         f"is malformed: {reason})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"load: {where} is not a valid safetensors file (its header is "
+                         f"not a JSON object)")
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in metadata.items()):
+        raise ValueError(f"load: {where} is not a valid safetensors file (its __metadata__ "
+                         f"must map strings to strings)")
+    return header, metadata
+
+
+def _looks_like_pickle_or_zip(head):
+    """The full signature of a zip file (torch.save's default) or of a protocol 2-5 pickle
+    (torch.save's legacy format)."""
+    return head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80
+                                              and 2 <= head[1] <= 5)
+
+
+def _not_safetensors_message(head, where):
+    if _looks_like_pickle_or_zip(head):
+        return (f"load: {where} looks like a PyTorch pickle checkpoint (torch.save); "
+                f"tinygrad_cv never unpickles. Re-save it in PyTorch with "
+                f"safetensors.torch.save_file(state_dict, path)")
+    return (f"load: {where} is not a valid safetensors file (it does not start with an "
+            f"8-byte header length followed by that many bytes of JSON header)")
+
+
+def _metadata_json(metadata, key, where, op="load"):
+    try:
+        return json.loads(metadata[key])
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ValueError(f"{op}: {where}: the {key} metadata is not valid JSON "
+                         f"({reason})") from None
+
+
+_DICT_KEY_TYPES = (str, int, float, bool, type(None))
+
+
+def _decode(node, arrays, wrap, device, where):
+    """Rebuild one value of the structure, taking tensors from `arrays`; any entry that
+    `save` could not have written raises ValueError naming the file."""
     if isinstance(node, list):
-        return [_decode(item, arrays, wrap, device) for item in node]
+        return [_decode(item, arrays, wrap, device, where) for item in node]
     if not isinstance(node, dict):
         return node
-    if "__tensor__" in node:
-        return wrap(arrays[node["__tensor__"]])
-    if "__ndarray__" in node:
-        arr = arrays[node["__ndarray__"]]
-        return arr if device == "cpu" else transfer(arr, device)
-    if "__tuple__" in node:
-        return tuple(_decode(item, arrays, wrap, device) for item in node["__tuple__"])
-    if "__dict__" in node:
-        return {key: _decode(item, arrays, wrap, device) for key, item in node["__dict__"]}
-    raise ValueError(f"load: unrecognised entry in the {STRUCTURE_METADATA} metadata: {node!r}")
+    if len(node) == 1:
+        ((kind, value),) = node.items()
+        if kind in ("__tensor__", "__ndarray__"):
+            if not isinstance(value, str) or value not in arrays:
+                raise ValueError(f"load: {where}: the {STRUCTURE_METADATA} metadata refers "
+                                 f"to a tensor {value!r} the file does not hold")
+            arr = arrays[value]
+            if kind == "__tensor__":
+                return wrap(arr)
+            return arr if device == "cpu" else transfer(arr, device)
+        if kind == "__tuple__" and isinstance(value, list):
+            return tuple(_decode(item, arrays, wrap, device, where) for item in value)
+        if kind == "__dict__" and isinstance(value, list) and all(
+                isinstance(item, list) and len(item) == 2
+                and isinstance(item[0], _DICT_KEY_TYPES) for item in value):
+            return {key: _decode(item, arrays, wrap, device, where) for key, item in value}
+    shown = repr(node)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    raise ValueError(f"load: {where}: unrecognised entry in the {STRUCTURE_METADATA} "
+                     f"metadata: {shown}")

@@ -6,6 +6,7 @@ op's forward and backward live.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from collections import namedtuple
 
@@ -54,17 +55,36 @@ def wrap_array(arr, device: str, grad_fn=None) -> "Tensor":
     t = object.__new__(Tensor)
     t.data = arr
     t.device_str = device
-    t.grad = None
+    t._grad = None
     t.grad_fn = grad_fn
     t._acc = None
     t.requires_grad = grad_fn is not None
     return t
 
 
+def _check_gradient(tensor, grad):
+    if not isinstance(grad, Tensor):
+        raise TypeError(f"grad: assigned grad expected to be a Tensor or None but got grad "
+                        f"of type {type(grad).__name__}")
+    if grad.data.shape != tensor.data.shape:
+        raise RuntimeError(f"grad: attempting to assign a gradient of shape "
+                           f"{tuple(grad.data.shape)} to a tensor of shape "
+                           f"{tuple(tensor.data.shape)}; the gradient and the tensor must "
+                           f"have the same shape")
+    if grad.data.dtype != tensor.data.dtype:
+        raise RuntimeError(f"grad: attempting to assign a gradient of dtype {grad.data.dtype} "
+                           f"to a tensor of dtype {tensor.data.dtype}; the gradient and the "
+                           f"tensor must have the same dtype")
+    if grad.device_str != tensor.device_str:
+        raise RuntimeError(f"grad: attempting to assign a gradient on {grad.device_str} to a "
+                           f"tensor on {tensor.device_str}; the gradient and the tensor must "
+                           f"be on the same device")
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode autograd, on "cpu" (NumPy) or "cuda" (CuPy)."""
 
-    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "device_str", "_acc", "__weakref__")
+    __slots__ = ("data", "requires_grad", "_grad", "grad_fn", "device_str", "_acc", "__weakref__")
     __array_priority__ = 1000     # `ndarray op Tensor` defers to the Tensor ...
     __array_ufunc__ = None        # ... instead of NumPy broadcasting over it elementwise
 
@@ -74,7 +94,7 @@ class Tensor:
         dev = canonical_device(device) if device is not None else device_of_array(arr)
         self.data = transfer(arr, dev)
         self.device_str = dev
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._acc = None
         self.requires_grad = False
@@ -101,6 +121,19 @@ class Tensor:
         return self._acc
 
     # ------------------------------------------------------------------ attributes
+    @property
+    def grad(self):
+        """The gradient backward accumulated (or the user assigned), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        # As torch: a gradient must be None or a Tensor of this tensor's shape, dtype and
+        # device, so an optimizer never reads one past its end or broadcasts it.
+        if value is not None:
+            _check_gradient(self, value)
+        self._grad = value
+
     @property
     def shape(self):
         return tuple(self.data.shape)
@@ -505,6 +538,16 @@ def _factory_args(shape, size=None):
     return _mv.shape_args(shape if size is None else (size,))
 
 
+def _new_array(op, shape, dtype, device, make):
+    """`make(xp, shape)` for the device's array module, after the shared size check (no
+    negative sizes, no overflowing or impossible byte counts) and with an out-of-memory
+    failure named as ours."""
+    dev = canonical_device(device)
+    _mv.check_new_shape(op, shape, dtype, dev)
+    xp = array_module(dev)
+    return _mv.allocate(op, shape, dtype, lambda: make(xp, shape))
+
+
 def _make(arr, dtype, device, requires_grad):
     dev = canonical_device(device)
     t = wrap_array(transfer(arr, dev), dev)
@@ -515,28 +558,32 @@ def _make(arr, dtype, device, requires_grad):
 
 def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False):
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
-    return _make(array_module(canonical_device(device)).zeros(_factory_args(shape, size), dtype),
-                 dtype, device, requires_grad)
+    arr = _new_array("zeros", _factory_args(shape, size), dtype, device,
+                     lambda xp, s: xp.zeros(s, dtype))
+    return _make(arr, dtype, device, requires_grad)
 
 
 def ones(*shape, size=None, dtype=None, device=None, requires_grad=False):
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
-    return _make(array_module(canonical_device(device)).ones(_factory_args(shape, size), dtype),
-                 dtype, device, requires_grad)
+    arr = _new_array("ones", _factory_args(shape, size), dtype, device,
+                     lambda xp, s: xp.ones(s, dtype))
+    return _make(arr, dtype, device, requires_grad)
 
 
 def empty(*shape, size=None, dtype=None, device=None, requires_grad=False):
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
-    return _make(array_module(canonical_device(device)).empty(_factory_args(shape, size), dtype),
-                 dtype, device, requires_grad)
+    arr = _new_array("empty", _factory_args(shape, size), dtype, device,
+                     lambda xp, s: xp.empty(s, dtype))
+    return _make(arr, dtype, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     if dtype is None:
         dtype = dtypes.scalar_result_type(dtypes.bool_, fill_value)
     dtype = dtypes.to_dtype(dtype)
-    return _make(array_module(canonical_device(device)).full(_factory_args((size,)), fill_value, dtype),
-                 dtype, device, requires_grad)
+    arr = _new_array("full", _factory_args((size,)), dtype, device,
+                     lambda xp, s: xp.full(s, fill_value, dtype))
+    return _make(arr, dtype, device, requires_grad)
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False):
@@ -554,24 +601,27 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
                 requires_grad=requires_grad)
 
 
+def _sampling_dtype(dtype):
+    return dtype if dtype in (dtypes.float32, dtypes.float64) else dtypes.float64
+
+
 def rand(*shape, size=None, dtype=None, device=None, requires_grad=False):
     """Uniform [0, 1) samples from the generator `manual_seed` controls."""
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
     dev = canonical_device(device)
-    arr = generator_for(dev).random(_factory_args(shape, size),
-                                    dtype=dtype if dtype in (dtypes.float32, dtypes.float64)
-                                    else dtypes.float64).astype(dtype, copy=False)
-    return _make(arr, dtype, dev, requires_grad)
+    arr = _new_array("rand", _factory_args(shape, size), _sampling_dtype(dtype), dev,
+                     lambda xp, s: generator_for(dev).random(s, dtype=_sampling_dtype(dtype)))
+    return _make(arr.astype(dtype, copy=False), dtype, dev, requires_grad)
 
 
 def randn(*shape, size=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples from the generator `manual_seed` controls."""
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
     dev = canonical_device(device)
-    arr = generator_for(dev).standard_normal(
-        _factory_args(shape, size), dtype=dtype if dtype in (dtypes.float32, dtypes.float64)
-        else dtypes.float64).astype(dtype, copy=False)
-    return _make(arr, dtype, dev, requires_grad)
+    arr = _new_array("randn", _factory_args(shape, size), _sampling_dtype(dtype), dev,
+                     lambda xp, s: generator_for(dev).standard_normal(
+                         s, dtype=_sampling_dtype(dtype)))
+    return _make(arr.astype(dtype, copy=False), dtype, dev, requires_grad)
 
 
 def rand_like(t, dtype=None, device=None, requires_grad=False):
@@ -587,26 +637,58 @@ def randn_like(t, dtype=None, device=None, requires_grad=False):
 def randint(low, high=None, size=(), dtype=None, device=None):
     if high is None:
         low, high = 0, low
+    if not low < high:
+        raise RuntimeError(f"randint: expects 'low' to be less than 'high', but got "
+                           f"low={low} >= high={high}")
     dev = canonical_device(device)
-    arr = generator_for(dev).integers(low, high, size=_factory_args((size,)))
+    arr = _new_array("randint", _factory_args((size,)), dtypes.int64, dev,
+                     lambda xp, s: generator_for(dev).integers(low, high, size=s))
     return _make(arr.astype(dtypes.to_dtype(dtype) or dtypes.int64), None, dev, False)
+
+
+def _arange_length(start, end, step):
+    """The element count of arange(start, end, step), checked as torch checks it."""
+    values = (start, end, step)
+    if not all(isinstance(v, numbers.Real) for v in values):
+        raise TypeError(f"arange: start, end and step must be numbers, got {values!r}")
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if not all(math.isfinite(v) for v in values):
+        raise RuntimeError(f"arange: unsupported range: {start} -> {end} (step {step})")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange: upper bound and lower bound inconsistent with step sign "
+                           f"(start {start}, end {end}, step {step})")
+    if all(isinstance(v, numbers.Integral) for v in values):
+        return -(-(int(end) - int(start)) // int(step))      # exact for big integers
+    return max(0, math.ceil((end - start) / step))
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = dtypes.int64 if is_int else dtypes.default_float
     dtype = dtypes.to_dtype(dtype)
-    return _make(array_module(canonical_device(device)).arange(start, end, step).astype(dtype),
-                 dtype, device, requires_grad)
+    length = _arange_length(start, end, step)
+    arr = _new_array("arange", (length,), dtype, device,
+                     lambda xp, s: xp.arange(start, end, step).astype(dtype))
+    return _make(arr, dtype, device, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     dtype = dtypes.to_dtype(dtype) or dtypes.default_float
-    return _make(array_module(canonical_device(device)).eye(n, m, dtype=dtype),
-                 dtype, device, requires_grad)
+    for name, value in (("n", n), ("m", m)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"eye: {name} must be an int, got {type(value).__name__}")
+        if value < 0:
+            raise RuntimeError(f"eye: {name} must be greater or equal to 0, got {value}")
+    shape = (int(n), int(n if m is None else m))
+    arr = _new_array("eye", shape, dtype, device, lambda xp, s: xp.eye(s[0], s[1], dtype=dtype))
+    return _make(arr, dtype, device, requires_grad)
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):

@@ -63,6 +63,21 @@ def check_float_dtype(op, arr, what="input"):
         raise TypeError(f"{op}: expected a float32 or float64 {what}, got {arr.dtype}")
 
 
+def check_operand_dtypes(op, input, weight, bias):
+    """A float input, and the weight and bias of the same dtype (torch: no promotion)."""
+    check_float_dtype(op, input.data)
+    for what, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != input.dtype:
+            raise TypeError(f"{op}: input dtype {input.dtype} and {what} dtype {t.dtype} "
+                            "should be the same")
+
+
+def channel_sum(grad4):
+    """A bias gradient: grad (N, C, H, W) summed over everything but C."""
+    n, c = grad4.shape[:2]
+    return grad4.reshape(n, c, grad4.size // max(n * c, 1)).sum(axis=2).sum(axis=0)
+
+
 @dataclass(frozen=True)
 class ConvGeometry:
     """Everything about one conv2d call's shapes, validated once, before computing."""
@@ -411,11 +426,7 @@ class Conv2d(Function):
             grad_x = grad_x[0]
         if not ctx.has_bias:
             return grad_x, grad_w
-        grad_b = None
-        if need[2]:
-            grad_b = grad4.reshape(geom.batch, geom.out_channels, geom.positions).sum(
-                axis=2).sum(axis=0)
-        return grad_x, grad_w, grad_b
+        return grad_x, grad_w, (channel_sum(grad4) if need[2] else None)
 
 
 # ----------------------------------------------------------------------------- public
@@ -427,10 +438,6 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     geom = conv_geometry(input.shape, weight.shape,
                          None if bias is None else bias.shape,
                          stride, padding, dilation, groups)
-    check_float_dtype(op, input.data)
-    for what, t in (("weight", weight), ("bias", bias)):
-        if t is not None and t.dtype != input.dtype:
-            raise TypeError(f"{op}: input dtype {input.dtype} and {what} dtype {t.dtype} "
-                            "should be the same")
+    check_operand_dtypes(op, input, weight, bias)
     tensors = (input, weight) if bias is None else (input, weight, bias)
     return Conv2d.apply(*tensors, geom=geom)

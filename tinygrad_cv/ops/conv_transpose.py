@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import xp_of
-from .conv import (ConvGeometry, add_channel_bias, check_float_dtype, conv_forward,
-                   conv_input_grad, conv_weight_grad, pair)
+from .conv import (ConvGeometry, add_channel_bias, channel_sum, check_operand_dtypes,
+                   conv_forward, conv_input_grad, conv_weight_grad, pair)
 
 OP = "conv_transpose2d"
 
@@ -100,10 +100,7 @@ class ConvTranspose2d(Function):
             grad_x = grad_x[0]
         if not ctx.has_bias:
             return grad_x, grad_w
-        grad_b = None
-        if need[2]:
-            grad_b = grad4.reshape(geom.batch, geom.in_channels, -1).sum(axis=2).sum(axis=0)
-        return grad_x, grad_w, grad_b
+        return grad_x, grad_w, (channel_sum(grad4) if need[2] else None)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
@@ -112,10 +109,6 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     geom = conv_transpose_geometry(input.shape, weight.shape,
                                    None if bias is None else bias.shape, stride, padding,
                                    output_padding, groups, dilation)
-    check_float_dtype(OP, input.data)
-    for what, t in (("weight", weight), ("bias", bias)):
-        if t is not None and t.dtype != input.dtype:
-            raise TypeError(f"{OP}: input dtype {input.dtype} and {what} dtype {t.dtype} "
-                            "should be the same")
+    check_operand_dtypes(OP, input, weight, bias)
     tensors = (input, weight) if bias is None else (input, weight, bias)
     return ConvTranspose2d.apply(*tensors, geom=geom)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -48,6 +49,59 @@ def shape_args(args):
     return tuple(out)
 
 
+MAX_BYTES = 2 ** 63 - 1
+"""The largest byte count a tensor may have (a signed 64-bit size, as torch and NumPy)."""
+
+
+def _human_bytes(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _host_memory_bytes():
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_new_shape(op, shape, dtype=None, device="cpu"):
+    """The one size check of every tensor factory (and, without dtype, of reshape): a
+    negative size, or a shape whose byte count overflows 64 bits or (on the CPU) exceeds
+    the machine's memory, raises RuntimeError naming `op` before anything is allocated.
+    Returns the element count."""
+    for n in shape:
+        if n < 0:
+            raise RuntimeError(f"{op}: trying to create tensor with negative dimension {n}: "
+                               f"{list(shape)}")
+    itemsize = np.dtype(dtype).itemsize if dtype is not None else 1
+    if math.prod(n for n in shape if n) * itemsize > MAX_BYTES:
+        raise RuntimeError(f"{op}: trying to create tensor with shape {list(shape)}, which is "
+                           f"too large: its size overflows a 64-bit integer")
+    numel = math.prod(shape)
+    memory = _host_memory_bytes() if dtype is not None and device == "cpu" else None
+    if memory is not None and numel * itemsize > memory:
+        raise RuntimeError(f"{op}: trying to create tensor with shape {list(shape)} of "
+                           f"{np.dtype(dtype).name}, which is too large: "
+                           f"{_human_bytes(numel * itemsize)}, more than this machine's "
+                           f"{_human_bytes(memory)} of memory")
+    return numel
+
+
+def allocate(op, shape, dtype, make):
+    """`make()` (an array of `shape` and `dtype`), with an out-of-memory failure reported
+    as ours: the op, the shape and the bytes asked for."""
+    try:
+        return make()
+    except MemoryError:
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        raise MemoryError(f"{op}: not enough memory to create a tensor of shape "
+                          f"{list(shape)} and dtype {np.dtype(dtype).name} "
+                          f"({_human_bytes(nbytes)})") from None
+
+
 # ----------------------------------------------------------------------------- reshape family
 
 class Reshape(Function):
@@ -61,11 +115,23 @@ class Reshape(Function):
 
 
 def _resolve_shape(op, shape, size, in_shape):
+    """The target shape of reshape/view with its -1 filled in, checked as torch does."""
+    for i, n in enumerate(shape):
+        if n < -1:
+            raise RuntimeError(f"{op}: invalid shape dimension {n} at index {i} of shape "
+                               f"{list(shape)}")
     unknown = [i for i, n in enumerate(shape) if n == -1]
-    if len(unknown) > 1 or any(n < -1 for n in shape):
-        raise RuntimeError(f"{op}: invalid shape {shape} (at most one -1, no other negatives)")
+    if len(unknown) > 1:
+        raise RuntimeError(f"{op}: only one dimension can be inferred, got shape {list(shape)}")
+    if math.prod(n for n in shape if n > 0) > MAX_BYTES:
+        raise RuntimeError(f"{op}: shape {list(shape)} is too large: its number of elements "
+                           f"overflows a 64-bit integer")
     known = math.prod(n for n in shape if n != -1)
     if unknown:
+        if known == 0 and size == 0:
+            raise RuntimeError(f"{op}: cannot reshape tensor of 0 elements into shape "
+                               f"{list(shape)} because the unspecified dimension size -1 can "
+                               f"be any value and is ambiguous")
         if known == 0 or size % known:
             raise RuntimeError(f"{op}: shape {shape} is invalid for an input of shape "
                                f"{in_shape} ({size} elements)")

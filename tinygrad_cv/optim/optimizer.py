@@ -17,6 +17,12 @@ where parameters are numbered by their position across all groups, in order.
 Subclasses implement `_update_group(group)`, which updates each param's raw array in
 place (`p.data -= ...`): the array object is never replaced, so anything holding it (a
 Module, a view) sees the new values, and no autograd graph is recorded.
+
+Shapes are checked here, once for every optimizer, before any update runs: `step()`
+checks every gradient and every state tensor against its parameter (shape, dtype,
+device), and `load_state_dict()` checks every loaded state tensor before anything
+changes. The update code (the Numba kernels included) therefore only ever sees arrays
+of its parameter's size.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ import numpy as np
 
 from ..autograd import enable_grad
 from ..backend import array_module, is_device_array, transfer
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 
 
 class _RequiredParameter:
@@ -45,7 +51,7 @@ def state_tensor_like(param, fill=0.0):
     """A new state Tensor of the param's shape, dtype and device, filled with `fill`
     (allocated directly on that device: no host array, no copy)."""
     xp = array_module(param.device_str)
-    return Tensor._wrap(xp.full(param.data.shape, fill, dtype=param.data.dtype),
+    return wrap_array(xp.full(param.data.shape, fill, dtype=param.data.dtype),
                         param.device_str)
 
 
@@ -63,6 +69,39 @@ def _raw_array(value):
     if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
         return value.detach().cpu().numpy()   # a torch.Tensor from torch's state_dict()
     return None
+
+
+def _where(group_index, position):
+    return f"parameter {position} of param group {group_index}"
+
+
+def check_matches_param(op, what, value, param, group_index, position):
+    """Raise when `value` (a gradient or state Tensor) differs from `param` in shape, dtype
+    or device, naming the parameter and both values: the one check every optimizer relies on."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}: the {what} of {_where(group_index, position)} must be a "
+                        f"Tensor, got {type(value).__name__}")
+    arr = value.data
+    if tuple(arr.shape) != tuple(param.data.shape):
+        raise RuntimeError(f"{op}: the {what} of {_where(group_index, position)} has shape "
+                           f"{tuple(arr.shape)} but the parameter has shape "
+                           f"{tuple(param.data.shape)}")
+    if arr.dtype != param.data.dtype:
+        raise RuntimeError(f"{op}: the {what} of {_where(group_index, position)} has dtype "
+                           f"{arr.dtype} but the parameter has dtype {param.data.dtype}")
+    if value.device_str != param.device_str:
+        raise RuntimeError(f"{op}: the {what} of {_where(group_index, position)} is on "
+                           f"{value.device_str} but the parameter is on {param.device_str}")
+
+
+def _state_index(op, index):
+    """A saved parameter index as an int (some formats give them back as strings)."""
+    if isinstance(index, bool):
+        raise ValueError(f"{op}: parameter index {index!r} is not an integer")
+    try:
+        return int(index)
+    except (TypeError, ValueError):
+        raise ValueError(f"{op}: parameter index {index!r} is not an integer") from None
 
 
 def check_hyperparameter(name, value, low=0.0, high=None, text=None):
@@ -170,8 +209,34 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             self._state_follows_params(group)
+        self._check_step_inputs()
+        for group in self.param_groups:
             self._update_group(group)
         return loss
+
+    def _check_step_inputs(self):
+        """Every gradient and state tensor must match its parameter (shape, dtype, device)
+        before any parameter changes: a user-assigned `.grad` or a param whose `.data` was
+        replaced would otherwise be read past its end by the kernels, or broadcast."""
+        op = f"{type(self).__name__}.step"
+        for g, group in enumerate(self.param_groups):
+            for i, p in enumerate(group["params"]):
+                grad = p.grad
+                if grad is None:
+                    continue          # not updated: its state is not read either
+                check_matches_param(op, "gradient", grad, p, g, i)
+                values = self.state.get(p)
+                if values:
+                    for name, value in values.items():
+                        if isinstance(value, Tensor) and self._expected_state_shape(p, name) \
+                                is not None:
+                            check_matches_param(op, f"state '{name}'", value, p, g, i)
+
+    def _expected_state_shape(self, param, name):
+        """The shape state `name` of `param` must have, or None when it is not tied to the
+        param (the 'step' counter). Every state tensor of the optimizers here has its
+        param's shape; an optimizer with other state overrides this."""
+        return None if name == "step" else tuple(param.data.shape)
 
     def _state_follows_params(self, group):
         """Move state created before its param moved (`model.to("cuda")` after some steps,
@@ -187,7 +252,7 @@ class Optimizer:
             for name, value in values.items():
                 if isinstance(value, Tensor) and name != "step" \
                         and value.device_str != p.device_str:
-                    values[name] = Tensor._wrap(transfer(value.data, p.device_str),
+                    values[name] = wrap_array(transfer(value.data, p.device_str),
                                                 p.device_str)
 
     def _update_group(self, group):
@@ -216,34 +281,55 @@ class Optimizer:
 
         Floating-point state is cast to its param's dtype and moved to its device
         ('step' stays a float32 CPU tensor); everything is copied, so the loaded
-        optimizer never shares arrays with `state_dict`.
+        optimizer never shares arrays with `state_dict`. Everything is checked first
+        (group and param counts, each state tensor's shape and dtype against its
+        param): on an error the optimizer is left unchanged.
         """
+        op = "load_state_dict"
         if not isinstance(state_dict, dict) or "state" not in state_dict \
                 or "param_groups" not in state_dict:
-            raise ValueError("load_state_dict: expected a dict with 'state' and "
-                             "'param_groups' keys, as returned by Optimizer.state_dict()")
+            raise ValueError(f"{op}: expected a dict with 'state' and 'param_groups' keys, "
+                             f"as returned by Optimizer.state_dict()")
         saved_groups = state_dict["param_groups"]
+        saved_state = state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or \
+                not all(isinstance(group, dict) and isinstance(group.get("params"), (list, tuple))
+                        for group in saved_groups):
+            raise ValueError(f"{op}: 'param_groups' must be a list of dicts, each with a "
+                             f"'params' list of parameter indices")
+        if not isinstance(saved_state, dict):
+            raise ValueError(f"{op}: 'state' must be a dict from parameter index to a dict "
+                             f"of state values, got {type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"loaded state dict has a different number of parameter groups "
-                             f"({len(saved_groups)}) than the optimizer ({len(self.param_groups)})")
-        for mine, saved in zip(self.param_groups, saved_groups):
+            raise ValueError(f"{op}: loaded state dict has a different number of parameter "
+                             f"groups ({len(saved_groups)}) than the optimizer "
+                             f"({len(self.param_groups)})")
+        for g, (mine, saved) in enumerate(zip(self.param_groups, saved_groups)):
             if len(mine["params"]) != len(saved["params"]):
-                raise ValueError(f"loaded state dict contains a parameter group that doesn't "
-                                 f"match the size of optimizer's group ({len(saved['params'])} "
-                                 f"params saved, {len(mine['params'])} in the optimizer)")
+                raise ValueError(f"{op}: loaded state dict contains a parameter group that "
+                                 f"doesn't match the size of optimizer's group: group {g} has "
+                                 f"{len(saved['params'])} params saved, "
+                                 f"{len(mine['params'])} in the optimizer")
 
-        param_of = {}
-        for mine, saved in zip(self.param_groups, saved_groups):
-            for index, p in zip(saved["params"], mine["params"]):
-                param_of[index] = p
+        place_of = {}        # saved index -> (param, group index, position in the group)
+        for g, (mine, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            for i, (index, p) in enumerate(zip(saved["params"], mine["params"])):
+                key = _state_index(op, index)
+                if key in place_of:
+                    raise ValueError(f"{op}: parameter index {key} appears more than once in "
+                                     f"the saved param groups")
+                place_of[key] = (p, g, i)
 
         new_state = defaultdict(dict)
-        for index, values in state_dict["state"].items():
-            key = int(index)   # indices may come back as strings from some formats
-            if key not in param_of:
+        for index, values in saved_state.items():
+            key = _state_index(op, index)
+            if key not in place_of:
                 continue
-            param = param_of[key]
-            new_state[param] = {name: self._state_value_for(param, name, value)
+            param, g, i = place_of[key]
+            if not isinstance(values, dict):
+                raise ValueError(f"{op}: the state of {_where(g, i)} must be a dict, got "
+                                 f"{type(values).__name__}")
+            new_state[param] = {name: self._state_value_for(param, name, value, g, i)
                                 for name, value in values.items()}
 
         new_groups = []
@@ -254,16 +340,30 @@ class Optimizer:
         self.state = new_state
         self.param_groups = new_groups
 
-    @staticmethod
-    def _state_value_for(param, name, value):
-        """A copy of one loaded state value, on the param's device and in its dtype."""
+    def _state_value_for(self, param, name, value, group_index, position):
+        """A checked copy of one loaded state value, on the param's device and in its dtype."""
+        op = "load_state_dict"
+        where = _where(group_index, position)
         arr = _raw_array(value)
-        if name == "step" and isinstance(value, (int, float)):
+        if name == "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
             arr = np.asarray(value)       # older PyTorch kept the step as a number
         if arr is None:
             return copy.deepcopy(value)
         if name == "step":
-            return Tensor(transfer(arr, "cpu").astype(np.float32), dtype=np.float32)
+            if arr.size != 1 or arr.dtype.kind not in "iuf":
+                raise ValueError(f"{op}: state 'step' of {where} must be one number, got "
+                                 f"an array of shape {tuple(arr.shape)} and dtype {arr.dtype}")
+            return Tensor(transfer(arr, "cpu").astype(np.float32).reshape(()), dtype=np.float32)
+        expected = self._expected_state_shape(param, name)
+        if expected is not None:
+            if tuple(arr.shape) != tuple(expected):
+                raise ValueError(f"{op}: state '{name}' of {where} has shape "
+                                 f"{tuple(arr.shape)} but the parameter has shape "
+                                 f"{tuple(expected)} (is this the state of another model?)")
+            if arr.dtype.kind != "f":
+                raise ValueError(f"{op}: state '{name}' of {where} has dtype {arr.dtype} "
+                                 f"but the parameter has dtype {param.data.dtype} (state "
+                                 f"tensors must be floating point)")
         if arr.dtype.kind == "f":
             arr = arr.astype(param.data.dtype, copy=False)
         arr = transfer(arr, param.device_str)
