@@ -16,6 +16,7 @@ MPICH's mpiexec stops the other ranks at once and exits with the dead rank's sta
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -79,11 +80,12 @@ def install_abort_on_uncaught(get_group):
     if _previous_hooks is not None:
         return
     previous_sys, previous_thread = sys.excepthook, threading.excepthook
+    rank_pid = os.getpid()
 
     def abort(where):
         group = get_group()
-        if group is None:
-            return
+        if group is None or os.getpid() != rank_pid:   # a forked child (a DataLoader
+            return                                      # worker) is no MPI rank
         sys.stderr.write(f"tinygrad_cv.distributed: rank {group.rank} of {group.size} failed "
                          f"with an uncaught exception{where}; aborting all ranks "
                          f"(MPI_Abort)\n")
