@@ -11,7 +11,6 @@ import datetime
 import importlib.util
 import numbers
 import os
-import sys
 import threading
 
 from .faults import install_abort_on_uncaught, uninstall_abort_on_uncaught
