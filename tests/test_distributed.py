@@ -146,6 +146,16 @@ def scenario_correctness(out_dir):
     arrays["broadcast"] = b.numpy()
     arrays["gather"] = np.stack(worker_gathered(tc.arange(3) + 10 * rank))
     dist.barrier()
+    work = dist.all_reduce(t.clone(), async_op=True)
+    facts["async_waits"] = work.wait() and work.is_completed()
+    square = tc.tensor([[1.0, 2.0], [3.0, 4.0]]) * (rank + 1)
+    view = square.T                                   # not C-contiguous: reduced via a copy
+    dist.all_reduce(view)
+    arrays["reduced_view"] = view.numpy()
+    half = (tc.tensor([0.5, 1.5]) * (rank + 1)).half()
+    dist.all_reduce(half, op=dist.ReduceOp.AVG)
+    arrays["reduced_half"] = half.numpy()
+    facts["half_dtype"] = str(half.dtype)
     facts["bad_op"] = worker_error(lambda: dist.all_reduce(t, op="sum"))
     facts["bad_src"] = worker_error(lambda: dist.broadcast(t, src=world))
     facts["bad_list"] = worker_error(lambda: dist.all_gather([t], t))
@@ -176,6 +186,12 @@ def scenario_correctness(out_dir):
     with tc.no_grad():
         ddp(tc.tensor(x[:2]))
     arrays["shift_after_forward"] = model.shift.numpy().copy()
+
+    quiet = worker_model(seed=5)
+    quiet_ddp = DDP(quiet, broadcast_buffers=False)
+    quiet.shift.data[...] = 7.0 + rank
+    quiet_ddp(tc.tensor(x[:2]))
+    arrays["shift_not_broadcast"] = quiet.shift.numpy().copy()
 
     # --- gradient accumulation with no_sync equals one big batch
     acc_model = worker_model(seed=7)
@@ -217,6 +233,26 @@ def scenario_correctness(out_dir):
     heads(tc.ones(3, 4) * (rank + 1)).sum().backward()
     facts["unused_grad_is_none"] = heads.module.unused.weight.grad is None
     arrays["used_grad"] = heads.module.used.weight.grad.numpy()
+    class EitherHead(TwoHeads):
+        def forward(self, x, use_second):
+            return self.unused(x) if use_second else self.used(x)
+
+    tc.manual_seed(3)
+    either = DDP(EitherHead(), find_unused_parameters=True)
+    either(tc.ones(3, 4), rank == 0).sum().backward()   # `unused` only on rank 0
+    arrays["half_used_grad"] = either.module.unused.weight.grad.numpy()
+    arrays["other_half_used_grad"] = either.module.used.weight.grad.numpy()
+
+    class Pair(TwoHeads):
+        def forward(self, x):
+            return self.used(x), self.unused(x)
+
+    tc.manual_seed(3)
+    pair = DDP(Pair())
+    first, second = pair(tc.ones(3, 4))
+    first.sum().backward(retain_graph=True)  # marks `used` ready; the bucket waits
+    facts["twice_error"] = worker_error(lambda: (first + second).sum().backward())
+
     strict = DDP(TwoHeads())
     strict(tc.ones(3, 4)).sum().backward()
     facts["unused_error"] = worker_error(lambda: strict(tc.ones(3, 4)))
@@ -304,6 +340,11 @@ def test_collectives_in_place_on_every_rank(correctness):
         np.testing.assert_array_equal(arrays["gather"], [[0, 1, 2], [10, 11, 12]])
     assert [f["rank"] for f in facts] == [0, 1] and {f["world"] for f in facts} == {2}
     assert [f["main"] for f in facts] == [True, False]
+    for arrays, f in zip(ranks, facts):
+        assert f["async_waits"] is True
+        np.testing.assert_array_equal(arrays["reduced_view"], [[3.0, 9.0], [6.0, 12.0]])
+        np.testing.assert_array_equal(arrays["reduced_half"], [0.75, 2.25])
+        assert f["half_dtype"] == "float16"
     assert "ReduceOp" in facts[0]["bad_op"]
     assert "src must be a rank in 0..1" in facts[0]["bad_src"]
     assert "world_size=2" in facts[0]["bad_list"]
@@ -336,6 +377,8 @@ def test_rank_zero_buffers_are_broadcast_at_wrap_and_forward(correctness):
         np.testing.assert_array_equal(arrays["shift_after_wrap"], [0.0])
         # under no_grad after a training forward torch still syncs buffers (as here)
         np.testing.assert_array_equal(arrays["shift_after_forward"], [5.0])
+    # broadcast_buffers=False: each rank keeps its own
+    assert [float(a["shift_not_broadcast"][0]) for a in ranks] == [7.0, 8.0]
 
 
 @requires_mpi
@@ -365,6 +408,12 @@ def test_unused_parameters(correctness):
     # d(sum(W x + b))/dW = sum over rows of x: rank r feeds x = r + 1, averaged: 1.5 * 3
     for arrays in ranks:
         np.testing.assert_allclose(arrays["used_grad"], np.full((2, 4), 4.5))
+    # a head used on one rank only: its gradient (3 per weight) averaged with the other
+    # rank's zeros, on both ranks
+    for arrays in ranks:
+        np.testing.assert_allclose(arrays["half_used_grad"], np.full((2, 4), 1.5))
+        np.testing.assert_allclose(arrays["other_half_used_grad"], np.full((2, 4), 1.5))
+    assert "'used.weight' got its gradient twice" in facts[0]["twice_error"]
     assert "unused.weight" in facts[0]["unused_error"]
     assert "find_unused_parameters=True" in facts[0]["unused_error"]
 
