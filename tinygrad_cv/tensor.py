@@ -293,6 +293,22 @@ class Tensor:
             grad = g.data.astype(self.dtype, copy=False)  # the engine copies if it must
         run_backward(self._node(), grad, retain_graph=retain_graph)
 
+    def register_hook(self, hook):
+        """Call `hook(grad)` with this tensor's gradient during backward; a non-None
+        result replaces it. Returns a handle with `remove()`. See tensor_hooks.py."""
+        from .tensor_hooks import register_hook
+        return register_hook(self, hook)
+
+    def retain_grad(self):
+        """Keep this non-leaf tensor's gradient in `.grad` after backward."""
+        from .tensor_hooks import retain_grad
+        retain_grad(self)
+
+    @property
+    def retains_grad(self):
+        fn = getattr(self.grad_fn, "fn", None)
+        return getattr(fn, "retain", None) is not None
+
     def zero_(self):
         self._check_inplace("zero_")
         self.data[...] = 0
@@ -530,6 +546,147 @@ class Tensor:
     def pad(self, pad, mode="constant", value=0.0): return _mv.pad(self, pad, mode, value)
     def __getitem__(self, index): return _mv.getitem(self, index)
     def index_select(self, dim, index): return _mv.index_select(self, dim, index)
+    def narrow(self, dim, start, length): return _mv.narrow(self, dim, start, length)
+    def split(self, split_size, dim=0): return _mv.split(self, split_size, dim)
+    def chunk(self, chunks, dim=0): return _mv.chunk(self, chunks, dim)
+    def repeat(self, *sizes): return _mv.repeat(self, _mv.shape_args(sizes))
+
+    def flip(self, *dims):
+        """Reverse along `dims` (`flip(0, 1)` or `flip((0, 1))`), as torch."""
+        return _mv.flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list))
+                        else dims)
+
+    def unbind(self, dim=0): return _mv.unbind(self, dim)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        """The vector p-norm over `dim` (all elements when None), as torch's Tensor.norm."""
+        from .ops.linalg import vector_norm
+        return vector_norm(self, 2 if p == "fro" or p is None else p, dim, keepdim,
+                           dtype=dtype)
+    def tile(self, *dims): return _mv.tile(self, _mv.shape_args(dims))
+
+    # ------------------------------------------------------------------ more math
+    def square(self): return _ew.unary(self, "square")
+    def rsqrt(self): return _ew.unary(self, "rsqrt")
+    def reciprocal(self): return _ew.unary(self, "reciprocal")
+    def log1p(self): return _ew.unary(self, "log1p")
+    def expm1(self): return _ew.unary(self, "expm1")
+    def log2(self): return _ew.unary(self, "log2")
+    def log10(self): return _ew.unary(self, "log10")
+    def sin(self): return _ew.unary(self, "sin")
+    def cos(self): return _ew.unary(self, "cos")
+    def sign(self): return _ew.unary(self, "sign")
+    def floor(self): return _ew.unary(self, "floor")
+    def ceil(self): return _ew.unary(self, "ceil")
+    def trunc(self): return _ew.unary(self, "trunc")
+    def round(self, decimals=0): return _ew.round_(self, decimals)
+    def isnan(self): return _ew.predicate(self, "isnan")
+    def isinf(self): return _ew.predicate(self, "isinf")
+    def isfinite(self): return _ew.predicate(self, "isfinite")
+    def all(self, dim=None, keepdim=False): return _ew.logical_reduce(self, "all", dim, keepdim)
+    def any(self, dim=None, keepdim=False): return _ew.logical_reduce(self, "any", dim, keepdim)
+    def masked_fill(self, mask, value): return _ew.masked_fill(self, mask, value)
+
+    def masked_fill_(self, mask, value):
+        self._check_inplace("masked_fill_")
+        with no_grad():
+            self.data[...] = _ew.masked_fill(self, mask, value).data
+        return self
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        from .ops import sorting
+        return sorting.sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        from .ops import sorting
+        return sorting.argsort(self, dim, descending, stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        from .ops import sorting
+        return sorting.topk(self, k, dim, largest, sorted)
+
+    def gather(self, dim, index):
+        from .ops import sorting
+        return sorting.gather(self, dim, index)
+
+    def cumsum(self, dim, dtype=None):
+        from .ops import sorting
+        return sorting.cumsum(self, dim, dtype)
+
+    def tril(self, diagonal=0): return _mv.tril(self, diagonal)
+    def triu(self, diagonal=0): return _mv.triu(self, diagonal)
+    def roll(self, shifts, dims=None): return _mv.roll(self, shifts, dims)
+    def clamp_min(self, min): return _ew.clamp(self, min, None)
+    def clamp_max(self, max): return _ew.clamp(self, None, max)
+
+    def amax(self, dim=None, keepdim=False):
+        """The largest value over `dim` (all when None); ties share the gradient."""
+        return _red.amax(self, dim, keepdim, "max")
+
+    def amin(self, dim=None, keepdim=False):
+        return _red.amax(self, dim, keepdim, "min")
+
+    def mm(self, mat2):
+        if self.ndim != 2 or mat2.ndim != 2:
+            raise RuntimeError(f"mm: expected 2-D tensors, got shapes {self.shape} and "
+                               f"{mat2.shape}")
+        return _mm.matmul(self, mat2)
+
+    def bmm(self, mat2):
+        if self.ndim != 3 or mat2.ndim != 3 or self.shape[0] != mat2.shape[0]:
+            raise RuntimeError(f"bmm: expected 3-D tensors with the same batch size, got "
+                               f"shapes {self.shape} and {mat2.shape}")
+        return _mm.matmul(self, mat2)
+
+    # in-place forms: as `x += y`, a non-leaf in the graph gets the out-of-place result
+    def clamp_(self, min=None, max=None):
+        return self._inplace("clamp_", lambda a, _: _ew.clamp(a, min, max), None)
+
+    def relu_(self): return self._inplace("relu_", lambda a, _: _ew.relu(a), None)
+    def sigmoid_(self): return self._inplace("sigmoid_", lambda a, _: _ew.sigmoid(a), None)
+    def tanh_(self): return self._inplace("tanh_", lambda a, _: _ew.tanh(a), None)
+    def exp_(self): return self._inplace("exp_", lambda a, _: _ew.exp(a), None)
+    def sqrt_(self): return self._inplace("sqrt_", lambda a, _: _ew.sqrt(a), None)
+    def neg_(self): return self._inplace("neg_", lambda a, _: _ew.neg(a), None)
+    def abs_(self): return self._inplace("abs_", lambda a, _: _ew.abs(a), None)
+    def pow_(self, exponent): return self._inplace("pow_", _ew.pow, exponent)
+
+    # ------------------------------------------------------------------ torch conveniences
+    def nelement(self): return self.numel()
+    def ndimension(self): return self.ndim
+    def type_as(self, other): return self.astype(other.dtype)
+
+    def is_contiguous(self, memory_format=None):
+        return bool(self.data.flags.c_contiguous)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        return Tensor(data, requires_grad=requires_grad, dtype=dtype or self.dtype,
+                      device=device or self.device_str)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return zeros(*size, dtype=dtype or self.dtype, device=device or self.device_str,
+                     requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return ones(*size, dtype=dtype or self.dtype, device=device or self.device_str,
+                    requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return empty(*size, dtype=dtype or self.dtype, device=device or self.device_str,
+                     requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return full(size, fill_value, dtype=dtype or self.dtype,
+                    device=device or self.device_str, requires_grad=requires_grad)
+
+    def bernoulli_(self, p=0.5, generator=None):
+        """Fill in place with 1 (probability p, a number or a tensor of probabilities) or 0,
+        from the seeded device generator."""
+        self._check_inplace("bernoulli_")
+        probs = p.data if isinstance(p, Tensor) else p
+        gen = generator if generator is not None else generator_for(self.device_str)
+        self.data[...] = gen.random(self.shape) < probs
+        return self
 
 
 def _factory_args(shape, size=None):
@@ -689,6 +846,84 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     shape = (int(n), int(n if m is None else m))
     arr = _new_array("eye", shape, dtype, device, lambda xp, s: xp.eye(s[0], s[1], dtype=dtype))
     return _make(arr, dtype, device, requires_grad)
+
+
+def from_numpy(ndarray):
+    """`torch.from_numpy`: a CPU tensor sharing memory with `ndarray` (writes through
+    either are seen by both) and keeping its dtype (float64 stays float64)."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(ndarray).__name__})")
+    if ndarray.dtype.kind not in "biuf" or ndarray.dtype.itemsize > 8:
+        raise TypeError(f"from_numpy: can't convert np.ndarray of type {ndarray.dtype}; the "
+                        f"supported types are float64, float32, float16, int64, int32, "
+                        f"int16, int8, uint8 and bool")
+    if not ndarray.dtype.isnative:
+        raise ValueError(f"from_numpy: the array's byte order is not native ({ndarray.dtype})")
+    return Tensor._wrap(ndarray, "cpu")
+
+
+def as_tensor(data, dtype=None, device=None):
+    """`torch.as_tensor`: a Tensor as is (cast/moved if asked), a CPU ndarray of the same
+    dtype shared without a copy (its dtype kept, float64 included), anything else copied
+    with torch.tensor's dtype rules."""
+    dtype = dtypes.to_dtype(dtype)
+    if isinstance(data, Tensor):
+        out = data if dtype is None else data.astype(dtype)
+        return out if device is None else out.to(device)
+    if is_device_array(data):
+        arr = data if dtype is None else data.astype(dtype, copy=False)
+        dev = canonical_device(device) if device is not None else device_of_array(arr)
+        return Tensor._wrap(transfer(arr, dev), dev)
+    return Tensor(data, dtype=dtype, device=device)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(t):
+    return t.numel()
+
+
+def empty_like(t, dtype=None, device=None, requires_grad=False):
+    return empty(t.shape, dtype=dtype or t.dtype, device=device or t.device_str,
+                 requires_grad=requires_grad)
+
+
+def bernoulli(input, generator=None):
+    """0/1 draws with the probabilities in `input` (same shape and dtype)."""
+    gen = generator if generator is not None else generator_for(input.device_str)
+    arr = (gen.random(input.shape) < input.data).astype(input.dtype)
+    return Tensor._wrap(arr, input.device_str)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """`steps` evenly spaced values from start to end inclusive (float32 by default)."""
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+    dtype = dtypes.to_dtype(dtype) or dtypes.default_float
+    dev = canonical_device(device)
+    arr = array_module(dev).linspace(float(start), float(end), int(steps)).astype(dtype)
+    return _make(arr, dtype, dev, requires_grad)
+
+
+def randperm(n, dtype=None, device=None, requires_grad=False, generator=None):
+    """A random permutation of 0..n-1 (int64), from the seeded device generator."""
+    dev = canonical_device(device)
+    gen = generator if generator is not None else generator_for(dev)
+    arr = gen.permutation(int(n)).astype(dtypes.to_dtype(dtype) or dtypes.int64)
+    return _make(arr, None, dev, requires_grad)
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(isclose(input, other, rtol, atol, equal_nan).data.all())
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    other_data = other.data if isinstance(other, Tensor) else other
+    xp = array_module(input.device_str)
+    return Tensor._wrap(xp.isclose(input.data, other_data, rtol=rtol, atol=atol,
+                                   equal_nan=equal_nan), input.device_str)
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):

@@ -1,9 +1,12 @@
-"""Containers: Sequential, ModuleList and ModuleDict, as in torch.nn."""
+"""Containers: Sequential, ModuleList, ModuleDict, ParameterList and ParameterDict, as in
+torch.nn."""
 from __future__ import annotations
 
 from collections import OrderedDict
 
+from ..tensor import Tensor
 from .module import Module, _add_indent
+from .parameter import Parameter
 
 
 def _normalize_index(cls_name: str, idx, length: int) -> int:
@@ -228,3 +231,110 @@ class ModuleDict(Module):
         for pair in pairs:
             key, module = pair
             self[key] = module
+
+
+class ParameterList(Module):
+    """Parameters held in a list and registered under "0", "1", ..., as torch's.
+    Tensors that are not Parameters are wrapped into Parameters (sharing storage)."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    @staticmethod
+    def _as_parameter(value):
+        if not isinstance(value, Parameter) and isinstance(value, Tensor):
+            return Parameter(value)
+        return value
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def __getitem__(self, idx):
+        values = list(self._parameters.values())
+        if isinstance(idx, slice):
+            return ParameterList(values[idx])
+        return values[idx]
+
+    def __setitem__(self, idx, value):
+        idx = idx + len(self) if idx < 0 else idx
+        if not 0 <= idx < len(self):
+            raise IndexError(f"index {idx} is out of range")
+        self._parameters[str(idx)] = self._as_parameter(value)
+
+    def append(self, value):
+        self.register_parameter(str(len(self)), self._as_parameter(value))
+        return self
+
+    def extend(self, values):
+        for value in values:
+            self.append(value)
+        return self
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def extra_repr(self):
+        return "\n".join(f"({i}): Parameter containing: [{_tensor_kind(p)}]"
+                         for i, p in enumerate(self))
+
+
+class ParameterDict(Module):
+    """Parameters held by string keys, in insertion order, as torch's."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, value):
+        self.register_parameter(key, ParameterList._as_parameter(value))
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def items(self):
+        return self._parameters.items()
+
+    def values(self):
+        return self._parameters.values()
+
+    def pop(self, key):
+        value = self._parameters[key]
+        del self._parameters[key]
+        return value
+
+    def update(self, parameters):
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for key, value in items:
+            self[key] = value
+
+    def extra_repr(self):
+        return "\n".join(f"({k}): Parameter containing: [{_tensor_kind(p)}]"
+                         for k, p in self.items())
+
+
+def _tensor_kind(p):
+    """A parameter's one-line description inside a container repr (torch's wording)."""
+    size = "x".join(str(n) for n in p.shape)
+    where = "" if p.device_str == "cpu" else f" ({p.device_str})"
+    return f"torch.{p.dtype} of size {size}{where}"

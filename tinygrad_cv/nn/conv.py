@@ -6,6 +6,7 @@ import math
 from ..tensor import empty
 from . import functional as F
 from . import init
+from .lazy import LazyModuleMixin, UninitializedParameter
 from .module import Module
 from .parameter import Parameter
 
@@ -183,3 +184,41 @@ class ConvTranspose2d(Module):
                                   self.dilation)
 
     extra_repr = Conv2d.extra_repr
+
+
+class LazyConv2d(LazyModuleMixin, Conv2d):
+    """Conv2d whose `in_channels` is read from the first input (dim 1, or dim 0 of an
+    unbatched input); then it becomes a `Conv2d` (see nn/lazy.py)."""
+
+    cls_to_become = Conv2d
+
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None,
+                 dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False,
+                         padding_mode, device=device, dtype=dtype)
+        self.out_channels = out_channels
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input, *args, **kwargs):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"LazyConv2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) "
+                             f"input, got shape {input.shape}")
+        self.in_channels = input.shape[-3]
+        if self.in_channels % self.groups:
+            raise ValueError(f"LazyConv2d: in_channels {self.in_channels} (input shape "
+                             f"{input.shape}) must be divisible by groups={self.groups}")
+        self.weight.materialize((self.out_channels, self.in_channels // self.groups,
+                                 *self.kernel_size))
+        if self.bias is not None:
+            self.bias.materialize((self.out_channels,))
+        self.reset_parameters()
+
+    def _sizes_from_parameters(self):
+        self.in_channels = self.weight.shape[1] * self.groups

@@ -11,10 +11,14 @@ from ..ops import conv_transpose as _conv_t
 from ..ops import elementwise as _ew
 from ..ops import matmul as _mm
 from ..ops import pool as _pool
+from ..ops import movement as _mv
 from ..ops import reduce as _red
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss,  # noqa: F401
                         nll_loss)
+from ..ops.loss import (binary_cross_entropy, huber_loss, kl_div, l1_loss,  # noqa: F401
+                        smooth_l1_loss)
 from ..ops.normalization import batch_norm  # noqa: F401
+from ..ops.norms import group_norm, instance_norm, layer_norm  # noqa: F401
 from ..tensor import Tensor
 
 
@@ -122,8 +126,108 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     return _red.log_softmax(input, dim, dtype)
 
 
+def relu6(input, inplace=False):
+    return _act.relu6(input, inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return _act.hardtanh(input, min_val, max_val, inplace)
+
+
+def hardsigmoid(input, inplace=False):
+    return _act.hardsigmoid(input, inplace)
+
+
+def hardswish(input, inplace=False):
+    return _act.hardswish(input, inplace)
+
+
+def silu(input, inplace=False):
+    return _act.silu(input, inplace)
+
+
+def mish(input, inplace=False):
+    return _act.mish(input, inplace)
+
+
+def gelu(input, approximate="none"):
+    return _act.gelu(input, approximate)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _act.elu(input, alpha, inplace)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return _act.softplus(input, beta, threshold)
+
+
+def prelu(input, weight):
+    return _act.prelu(input, weight)
+
+
+def selu(input, inplace=False):
+    return _act.selu(input, inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    return _act.celu(input, alpha, inplace)
+
+
+def logsigmoid(input):
+    return _act.logsigmoid(input)
+
+
+def softsign(input):
+    return _act.softsign(input)
+
+
+def tanhshrink(input):
+    return _act.tanhshrink(input)
+
+
+def threshold(input, threshold, value, inplace=False):
+    return _act.threshold(input, threshold, value, inplace)
+
+
+def hardshrink(input, lambd=0.5):
+    return _act.hardshrink(input, lambd)
+
+
+def softshrink(input, lambd=0.5):
+    return _act.softshrink(input, lambd)
+
+
+def glu(input, dim=-1):
+    return _act.glu(input, dim)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    _require_tensor("softmin", input)
+    if dim is None:
+        dim = _implicit_softmax_dim(input.ndim)
+    return _red.softmax(-input, dim, dtype)
+
+
 def dropout(input, p=0.5, training=True, inplace=False):
     return _act.dropout(input, p, training)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of (N, C, H, W) inputs (a 3-D input is read as (N, C, L), as
+    torch does today); `inplace` is accepted with no effect, as `dropout`'s."""
+    return _act.feature_dropout(input, p, training, "dropout2d")
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of (N, C, L) or unbatched (C, L) inputs."""
+    _require_tensor("dropout1d", input)
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a "
+                           f"{input.ndim}D input (shape {input.shape})")
+    if input.ndim == 2:
+        return _act.feature_dropout(input.unsqueeze(0), p, training, "dropout1d").squeeze(0)
+    return _act.feature_dropout(input, p, training, "dropout1d")
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -138,10 +242,108 @@ def pad(input, pad, mode="constant", value=None):
     return input.pad(pad, mode, 0.0 if value is None else value)
 
 
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    from ..ops.interpolate import interpolate as _interpolate
+    return _interpolate(input, size, scale_factor, mode, align_corners, recompute_scale_factor,
+                        antialias)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated in torch in favour of `interpolate`; the same computation."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p over dim, eps), as torch."""
+    _require_tensor("normalize", input)
+    if out is not None:
+        raise NotImplementedError("normalize: out= is not supported by tinygrad_cv")
+    from ..ops.linalg import vector_norm
+    return input / vector_norm(input, p, dim, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """The cosine of the angle between x1 and x2 along `dim` (broadcast first), each norm
+    clamped below by eps."""
+    _require_tensor("cosine_similarity", x1)
+    _require_tensor("cosine_similarity", x2)
+    from ..ops.linalg import vector_norm
+    n1 = vector_norm(x1, 2, dim, keepdim=True).clamp(min=eps)
+    n2 = vector_norm(x2, 2, dim, keepdim=True).clamp(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """||x1 - x2 + eps||_p over the last dim, as torch."""
+    from ..ops.linalg import vector_norm
+    return vector_norm(x1 - x2 + eps, p, -1, keepdim)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """`weight[input]`; the `padding_idx` row gets no gradient."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not "
+                                  "supported by tinygrad_cv")
+    from ..ops.sorting import embedding as _embedding
+    return _embedding(input, weight, padding_idx)
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 one-hot encoding along a new last dim (no gradient), as torch."""
+    _require_tensor("one_hot", tensor)
+    if tensor.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot is only applicable to index tensor, got {tensor.dtype}")
+    from ..backend import xp_of
+    xp = xp_of(tensor.data)
+    labels = tensor.data
+    if labels.size and int(labels.min()) < 0:
+        raise RuntimeError("one_hot: Class values must be non-negative.")
+    if num_classes == -1:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    elif labels.size and int(labels.max()) >= num_classes:
+        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes "
+                           f"({num_classes}), got {int(labels.max())}.")
+    out = (labels[..., None] == xp.arange(num_classes)).astype(xp.int64)
+    return Tensor._wrap(out, tensor.device_str)
+
+
+def pixel_shuffle(input, upscale_factor):
+    _require_tensor("pixel_shuffle", input)
+    return _mv.pixel_shuffle(input, upscale_factor)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    _require_tensor("pixel_unshuffle", input)
+    return _mv.pixel_unshuffle(input, downscale_factor)
+
+
+def channel_shuffle(input, groups):
+    _require_tensor("channel_shuffle", input)
+    return _mv.channel_shuffle(input, groups)
+
+
 __all__ = [
     "linear", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "adaptive_max_pool2d", "batch_norm",
     "dropout", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
+    "relu6", "hardtanh", "hardsigmoid", "hardswish", "silu", "mish", "gelu", "elu",
+    "softplus", "prelu", "selu", "celu", "logsigmoid", "softsign", "tanhshrink", "threshold",
+    "hardshrink", "softshrink", "glu", "softmin", "dropout1d",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
-    "flatten", "pad",
+    "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div",
+    "flatten", "pad", "normalize", "cosine_similarity", "pairwise_distance", "one_hot",
+    "embedding",
+    "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
+    "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "dropout2d",
+    "layer_norm", "group_norm", "instance_norm",
 ]

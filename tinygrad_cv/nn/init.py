@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 
+from ..backend import array_module
 from ..random import generator_for
 
 _LINEAR_LIKE = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
@@ -130,3 +131,74 @@ def xavier_normal_(tensor, gain: float = 1.0, generator=None):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return _fill_normal(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)),
                         generator)
+
+
+def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator=None):
+    """Fill with N(mean, std^2) truncated to [a, b] (absolute bounds, as torch): values
+    outside are redrawn until every one lies inside, an exact truncated normal (torch
+    maps uniforms through the inverse CDF; the distribution is the same, the draws are
+    not)."""
+    if _empty_tensor_warning(tensor):
+        return tensor
+    if not a < b:
+        raise ValueError(f"trunc_normal_: expected a < b, got a={a}, b={b}")
+    gen = generator if generator is not None else generator_for(tensor.device_str)
+    values = gen.normal(mean, std, tensor.shape)
+    for _ in range(1000):
+        outside = (values < a) | (values > b)
+        count = int(outside.sum())
+        if count == 0:
+            break
+        values[outside] = gen.normal(mean, std, count)
+    else:
+        raise RuntimeError(f"trunc_normal_: [{a}, {b}] holds too little of N({mean}, {std}^2) "
+                           f"to sample from")
+    tensor.data[...] = values
+    return tensor
+
+
+def orthogonal_(tensor, gain: float = 1.0, generator=None):
+    """Fill with a (semi-)orthogonal matrix (Saxe et al. 2013), times `gain`: the Q of a
+    QR decomposition of a normal matrix, signs fixed by R's diagonal, as torch."""
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    gen = generator if generator is not None else generator_for(tensor.device_str)
+    flat = gen.normal(0.0, 1.0, (rows, cols))
+    if rows < cols:
+        flat = flat.T
+    xp = array_module(tensor.device_str)
+    q, r = xp.linalg.qr(flat)
+    q = q * xp.sign(xp.diag(r))
+    if rows < cols:
+        q = q.T
+    tensor.data[...] = (gain * q).reshape(tensor.shape)
+    return tensor
+
+
+def eye_(tensor):
+    """Fill a 2-D tensor with the identity matrix."""
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    tensor.data[...] = array_module(tensor.device_str).eye(*tensor.shape)
+    return tensor
+
+
+def dirac_(tensor, groups: int = 1):
+    """Fill a {3, 4, 5}-D conv weight with the Dirac delta: the convolution passes its
+    first min(out, in) channels (per group) through unchanged."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    out_per_group = tensor.shape[0] // groups
+    if tensor.shape[0] % groups:
+        raise ValueError("dim 0 must be divisible by groups")
+    tensor.data[...] = 0
+    centre = tuple(n // 2 for n in tensor.shape[2:])
+    for g in range(groups):
+        for d in range(min(out_per_group, tensor.shape[1])):
+            tensor.data[(g * out_per_group + d, d) + centre] = 1
+    return tensor

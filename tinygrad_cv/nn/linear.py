@@ -6,6 +6,7 @@ import math
 from ..tensor import empty
 from . import functional as F
 from . import init
+from .lazy import LazyModuleMixin, UninitializedParameter
 from .module import Module
 from .parameter import Parameter
 
@@ -82,3 +83,33 @@ class Unflatten(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class LazyLinear(LazyModuleMixin, Linear):
+    """Linear whose `in_features` is read from the first input's last dim; then it
+    becomes a `Linear` (torch's lazy module semantics, see nn/lazy.py)."""
+
+    cls_to_become = Linear
+
+    def __init__(self, out_features: int, bias: bool = True, device=None, dtype=None):
+        super().__init__(0, 0, False, device=device, dtype=dtype)
+        self.out_features = out_features
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.in_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input, *args, **kwargs):
+        if input.ndim == 0:
+            raise ValueError("LazyLinear: cannot infer in_features from a 0-d input")
+        self.in_features = input.shape[-1]
+        self.weight.materialize((self.out_features, self.in_features))
+        if self.bias is not None:
+            self.bias.materialize((self.out_features,))
+        self.reset_parameters()
+
+    def _sizes_from_parameters(self):
+        self.in_features = self.weight.shape[1]

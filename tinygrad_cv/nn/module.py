@@ -6,6 +6,8 @@ and PyTorch's dotted names ("features.0.weight"). Train/eval is a per-module fla
 """
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -27,6 +29,29 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
         return super().__repr__()
 
     __str__ = __repr__
+
+
+class RemovableHandle:
+    """What `register_forward_hook` returns: `remove()` unregisters the hook (also on
+    leaving a `with handle:` block), as torch.utils.hooks.RemovableHandle."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks_dict):
+        self.hooks_dict_ref = weakref.ref(hooks_dict)
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self):
+        hooks = self.hooks_dict_ref()
+        if hooks is not None:
+            hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
 
 
 def _add_indent(text: str, spaces: int) -> str:
@@ -86,6 +111,10 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args, **kwargs):
@@ -93,11 +122,89 @@ class Module:
                                   f'"forward" function')
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
         try:
-            return self.forward(*args, **kwargs)
+            if not (d.get("_forward_pre_hooks") or d.get("_forward_hooks")
+                    or d.get("_backward_hooks") or d.get("_backward_pre_hooks")):
+                return self.forward(*args, **kwargs)
+            return self._call_with_hooks(args, kwargs)
         except (ValueError, TypeError, RuntimeError, IndexError) as exc:
             _name_layer_in(exc, self)
             raise
+
+    def _call_with_hooks(self, args, kwargs):
+        """`__call__` when hooks are registered: pre-hooks may replace the arguments,
+        forward hooks the output, in registration order (prepended ones first), as torch."""
+        for hook, with_kwargs in list(self.__dict__.get("_forward_pre_hooks", {}).values()):
+            if with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"forward pre-hook must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {result!r}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        d = self.__dict__
+        if d.get("_backward_hooks") or d.get("_backward_pre_hooks"):
+            from .backward_hooks import call_with_backward_hooks
+            output = call_with_backward_hooks(self, self.forward, args, kwargs)
+        else:
+            output = self.forward(*args, **kwargs)
+        for hook, with_kwargs in list(self.__dict__.get("_forward_hooks", {}).values()):
+            result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    def _add_hook(self, registry, hook, prepend, with_kwargs):
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        hooks = self.__dict__.setdefault(registry, OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = (hook, bool(with_kwargs))
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_hook(self, hook, prepend: bool = False):
+        """Call `hook(module, grad_input, grad_output)` when the gradients with respect to
+        the module's positional tensor inputs are computed (grad_input entries are None
+        for inputs that need none); a non-None result replaces grad_input (modules with
+        one tensor input only, here). See nn/backward_hooks.py."""
+        return self._add_backward_hook("_backward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False):
+        """Call `hook(module, grad_output)` when the output's gradient is known; a
+        non-None result replaces grad_output."""
+        return self._add_backward_hook("_backward_pre_hooks", hook, prepend)
+
+    def _add_backward_hook(self, registry, hook, prepend):
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        hooks = self.__dict__.setdefault(registry, OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False):
+        """Call `hook(module, args)` before each forward; a non-None result replaces the
+        positional arguments (a non-tuple becomes a 1-tuple). With `with_kwargs`, the hook
+        is `hook(module, args, kwargs)` and returns None or `(args, kwargs)`. Returns a
+        handle whose `remove()` unregisters it."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False,
+                              with_kwargs: bool = False, always_call: bool = False):
+        """Call `hook(module, args, output)` after each forward (`hook(module, args,
+        kwargs, output)` with `with_kwargs`); a non-None result replaces the output.
+        `always_call` is accepted (hooks here do not run when forward raises)."""
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs)
 
     # ------------------------------------------------------------------ registration
     def _check_init_called(self, what):
@@ -281,6 +388,23 @@ class Module:
             module = module._modules[part]
         return module
 
+    def _get_member(self, target, registry, kind):
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        members = module.__dict__[registry]
+        if name not in members or members[name] is None:
+            raise AttributeError(f"{module._get_name()} has no {kind} `{name}` "
+                                 f"(looking up '{target}')")
+        return members[name]
+
+    def get_parameter(self, target: str):
+        """The Parameter at a dotted path ("features.0.weight")."""
+        return self._get_member(target, "_parameters", "parameter")
+
+    def get_buffer(self, target: str):
+        """The buffer at a dotted path ("bn.running_mean")."""
+        return self._get_member(target, "_buffers", "buffer")
+
     def apply(self, fn):
         """Call `fn` on every submodule (children first) and on self; returns self."""
         for module in self.children():
@@ -414,6 +538,7 @@ class Module:
         """
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        from .lazy import is_lazy
         if assign:
             raise NotImplementedError("load_state_dict(assign=True) is not supported; "
                                       "values are always copied in place")
@@ -436,6 +561,9 @@ class Module:
                                   f"{type(state_dict[key])}")
                     continue
                 value_shape = tuple(value.shape)
+                if is_lazy(target):        # a lazy module's placeholder takes the shape
+                    plan.append((target, value))
+                    continue
                 if target.ndim == 0 and value_shape == (1,):
                     value = value.reshape(())
                     value_shape = ()
@@ -458,6 +586,8 @@ class Module:
                                + "\n\t".join(errors))
         with no_grad():
             for target, value in plan:
+                if is_lazy(target):
+                    target.materialize(value.shape)
                 target.data[...] = transfer(value, target.device_str).astype(target.dtype,
                                                                              copy=False)
         return IncompatibleKeys(missing, unexpected)

@@ -11,6 +11,7 @@ from .. import dtypes
 from ..tensor import empty, ones, tensor, zeros
 from . import functional as F
 from . import init
+from .lazy import LazyModuleMixin, UninitializedBuffer, UninitializedParameter
 from .module import Module
 from .parameter import Parameter
 
@@ -110,3 +111,169 @@ class BatchNorm2d(_BatchNorm):
     """Batch norm over (N, C, H, W) inputs."""
 
     _expected_ndims = (4,)
+
+
+# ----------------------------------------------------------------------------- layer / group / instance
+
+class LayerNorm(Module):
+    """Normalise over the last dims (`normalized_shape`), then an elementwise affine
+    (`weight` ones, `bias` zeros, of that shape) when `elementwise_affine`."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(empty(*self.normalized_shape, device=device, dtype=dtype))
+            if bias:
+                self.bias = Parameter(empty(*self.normalized_shape, device=device, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input):
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Normalise each of `num_groups` groups of channels of (N, C, *) inputs per sample,
+    then a per-channel affine when `affine`."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, device=None, dtype=None, *, bias: bool = True):
+        super().__init__()
+        if num_groups <= 0 or num_channels % num_groups != 0:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels = num_groups, num_channels
+        self.eps, self.affine = eps, affine
+        if affine:
+            self.weight = Parameter(empty(num_channels, device=device, dtype=dtype))
+            if bias:
+                self.bias = Parameter(empty(num_channels, device=device, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input):
+        if input.ndim < 2 or input.shape[1] != self.num_channels:
+            raise ValueError(f"{self!r}: expected an input (N, {self.num_channels}, *), got "
+                             f"shape {input.shape}")
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+
+class _InstanceNorm(_BatchNorm):
+    """Per-sample, per-channel normalisation; running statistics only with
+    `track_running_stats` (then eval mode uses them, as torch)."""
+
+    _batched_ndim = 0
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1,
+                 affine: bool = False, track_running_stats: bool = False, device=None,
+                 dtype=None, *, bias: bool = True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+
+    def forward(self, input):
+        if input.ndim not in (self._batched_ndim - 1, self._batched_ndim):
+            raise ValueError(f"{self._get_name()}: expected {self._batched_ndim - 1}D "
+                             f"(unbatched) or {self._batched_ndim}D input (got "
+                             f"{input.ndim}D input of shape {input.shape})")
+        unbatched = input.ndim == self._batched_ndim - 1
+        if unbatched:
+            input = input.unsqueeze(0)
+        if input.shape[1] != self.num_features and self.affine:
+            raise ValueError(f"expected input's size at dim={int(not unbatched)} to match "
+                             f"num_features ({self.num_features}), but got: {input.shape[1]}.")
+        use_input_stats = self.training or not self.track_running_stats
+        out = F.instance_norm(
+            input, self.running_mean, self.running_var, self.weight, self.bias,
+            use_input_stats, self.momentum if self.momentum is not None else 0.0, self.eps)
+        return out.squeeze(0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance norm over (N, C, L) or unbatched (C, L) inputs."""
+
+    _batched_ndim = 3
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance norm over (N, C, H, W) or unbatched (C, H, W) inputs."""
+
+    _batched_ndim = 4
+
+
+# ----------------------------------------------------------------------------- lazy batch norm
+
+class _LazyBatchNorm(LazyModuleMixin, _BatchNorm):
+    """BatchNorm whose `num_features` is read from the first input's dim 1."""
+
+    def __init__(self, eps: float = 1e-5, momentum=0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None):
+        super().__init__(0, eps, momentum, affine, track_running_stats, device, dtype)
+        if affine:
+            self.weight = UninitializedParameter(device=device, dtype=dtype)
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        if track_running_stats:
+            self.running_mean = UninitializedBuffer(device=device, dtype=dtype)
+            self.running_var = UninitializedBuffer(device=device, dtype=dtype)
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.num_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input, *args, **kwargs):
+        if input.ndim not in self._expected_ndims:
+            wanted = " or ".join(f"{n}D" for n in self._expected_ndims)
+            raise ValueError(f"{self._get_name()}: expected {wanted} input (got "
+                             f"{input.ndim}D input of shape {input.shape})")
+        self.num_features = input.shape[1]
+        for t in (self.weight, self.bias, self.running_mean, self.running_var):
+            if t is not None:
+                t.materialize((self.num_features,))
+        self.reset_parameters()
+
+    def _sizes_from_parameters(self):
+        ref = self.weight if self.weight is not None else self.running_mean
+        if ref is not None:
+            self.num_features = ref.shape[0]
+
+
+class LazyBatchNorm1d(_LazyBatchNorm):
+    _expected_ndims = (2, 3)
+    cls_to_become = BatchNorm1d
+
+
+class LazyBatchNorm2d(_LazyBatchNorm):
+    _expected_ndims = (4,)
+    cls_to_become = BatchNorm2d

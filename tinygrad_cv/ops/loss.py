@@ -418,3 +418,158 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         extra.append(t.astype(input.dtype) if t.dtype != input.dtype else t)
     return BCEWithLogits.apply(input, target, *extra, has_weight=weight is not None,
                                has_pos_weight=pos_weight is not None, reduction=reduction)
+
+
+# ----------------------------------------------------------------------------- regression / probability losses
+
+class PairLoss(Function):
+    """An elementwise loss of (input, target) with broadcasting, then the reduction:
+    l1, smooth_l1 (beta), huber (delta), bce (probabilities; logs clamped at -100 as
+    torch) and kl_div (log-probability input; `log_target`). Inputs: x, y, and a weight
+    for bce when given. Each kind's derivatives are torch's, including at the kinks."""
+
+    @staticmethod
+    def forward(ctx, x, y, *weight, kind, param, reduction):
+        xp = xp_of(x)
+        t = x.dtype.type
+        d = x - y
+        if kind == "l1":
+            loss = xp.abs(d)
+        elif kind == "smooth_l1":
+            a = xp.abs(d)
+            loss = a if param == 0 else xp.where(a < param, t(0.5) * d * d / t(param),
+                                                 a - t(0.5 * param))
+        elif kind == "huber":
+            a = xp.abs(d)
+            loss = xp.where(a < param, t(0.5) * d * d, t(param) * (a - t(0.5 * param)))
+        elif kind == "bce":
+            log_x = xp.maximum(xp.log(x), -100)
+            log_1mx = xp.maximum(xp.log1p(-x), -100)
+            loss = -(y * log_x + (1 - y) * log_1mx)
+            ctx.logs = (log_x, log_1mx)
+        else:   # kl_div
+            if param:                                  # log_target
+                loss = xp.exp(y) * (y - x)
+            else:
+                safe = xp.where(y > 0, y, 1)
+                loss = xp.where(y > 0, y * (xp.log(safe) - x), 0).astype(x.dtype, copy=False)
+        denominator = None
+        if weight:
+            loss = loss * weight[0]
+            if kind == "l1":      # torch: a weighted l1's mean divides by the weights' sum
+                denominator = xp.broadcast_to(weight[0], loss.shape).sum()
+        ctx.save_for_backward(x, y, weight[0] if weight else None)
+        ctx.kind, ctx.param, ctx.reduction = kind, param, reduction
+        ctx.size = loss.size if denominator is None else denominator
+        ctx.batch = x.shape[0] if x.ndim else 1
+        if reduction == "none":
+            return loss
+        if reduction == "sum":
+            return loss.sum()
+        if reduction == "batchmean":
+            return loss.sum() / t(ctx.batch)
+        return loss.mean() if denominator is None else loss.sum() / denominator
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y, weight = ctx.saved
+        xp = xp_of(x)
+        t = x.dtype.type
+        if ctx.reduction == "mean":
+            grad = grad / ctx.size
+        elif ctx.reduction == "batchmean":
+            grad = grad / t(ctx.batch)
+        g = grad * weight if weight is not None else grad
+        d = x - y
+        kind, param = ctx.kind, ctx.param
+        dy = None
+        if kind == "l1":
+            dx = xp.sign(d) * g
+        elif kind == "smooth_l1":
+            dx = (xp.sign(d) if param == 0 else
+                  xp.where(d < -param, -1, xp.where(d > param, 1, d / t(param)))) * g
+        elif kind == "huber":
+            dx = xp.clip(d, -param, param) * g
+        elif kind == "bce":
+            dx = g * d / xp.maximum((1 - x) * x, t(1e-12))
+            log_x, log_1mx = ctx.logs
+            dy = g * (log_1mx - log_x)
+        elif param:                                    # kl_div, log_target
+            dx = -xp.exp(y) * g
+            dy = g * xp.exp(y) * (y - x + 1)
+        else:
+            dx = -y * g
+            dy = g * (xp.log(y) + 1 - x)
+        if dy is None:
+            dy = -dx
+        grads = [dx if ctx.needs_input_grad[0] else None,
+                 dy if ctx.needs_input_grad[1] else None]
+        if weight is not None:
+            grads.append(None)      # torch gives no gradient to bce's weight either
+        return tuple(grads)
+
+
+def _pair_loss(op, input, target, kind, param, reduction, weight=None, same_shape=False):
+    check_reduction(op, reduction) if reduction != "batchmean" else None
+    if isinstance(input, Tensor) and isinstance(target, Tensor) and \
+            target.shape != input.shape:
+        if same_shape:
+            raise ValueError(f"{op}: Using a target size ({target.shape}) that is different "
+                             f"to the input size ({input.shape}) is deprecated. Please "
+                             f"ensure they have the same size.")
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input "
+                      f"size ({input.shape}). This will likely lead to incorrect results due "
+                      f"to broadcasting. Please ensure they have the same size.", stacklevel=3)
+    input, target = _float_pair(op, input, target)
+    extra = ()
+    if weight is not None:
+        if not isinstance(weight, Tensor):
+            raise TypeError(f"{op}: weight must be a Tensor or None, got "
+                            f"{type(weight).__name__}")
+        extra = (weight.astype(input.dtype) if weight.dtype != input.dtype else weight,)
+    return PairLoss.apply(input, target, *extra, kind=kind, param=param, reduction=reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _pair_loss("l1_loss", input, target, "l1", 0.0, reduction, weight)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
+                   beta=1.0):
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _pair_loss("smooth_l1_loss", input, target, "smooth_l1", float(beta), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    return _pair_loss("huber_loss", input, target, "huber", float(delta), reduction, weight)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """BCE of probabilities (use the with_logits form on raw scores: it is stabler)."""
+    op = "binary_cross_entropy"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if isinstance(input, Tensor):
+        values = input.data
+        if values.size and (float(values.min()) < 0 or float(values.max()) > 1):
+            raise RuntimeError(f"{op}: all elements of input should be between 0 and 1")
+    return _pair_loss(op, input, target, "bce", 0.0, reduction, weight, same_shape=True)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
+           log_target=False):
+    """KL(target || exp(input)) pointwise: `input` holds log-probabilities; "batchmean"
+    divides the sum by the batch size (the mathematically right mean)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and "
+                      "the support size.'batchmean' divides only by the batch size, and "
+                      "aligns with the KL div math definition.'mean' will be changed to "
+                      "behave the same as 'batchmean' in the next major release.",
+                      stacklevel=2)
+    return _pair_loss("kl_div", input, target, "kl_div", bool(log_target), reduction)

@@ -595,3 +595,311 @@ def to_device(x, dev):
         return x
     array_module(dev)  # raises a clear error when cuda is not usable
     return ToDevice.apply(x, device=dev)
+
+
+# ----------------------------------------------------------------------------- narrow / split / chunk
+
+class Narrow(Function):
+    """`length` entries of `axis` from `start` (a view, as torch's narrow); backward
+    places the gradient back into zeros of the input's shape."""
+
+    @staticmethod
+    def forward(ctx, a, axis, start, length):
+        ctx.where = (slice(None),) * axis + (slice(start, start + length),)
+        return a[ctx.where]
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, dtype = ctx.input_meta[0]
+        out = xp_of(grad).zeros(shape, dtype=dtype)
+        out[ctx.where] = grad
+        return out
+
+
+def _int_arg(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__}")
+    return int(value)
+
+
+def narrow(x, dim, start, length):
+    axis = normalize_dim("narrow", dim, x.shape)
+    size = x.shape[axis]
+    start = _int_arg("narrow", "start", start)
+    length = _int_arg("narrow", "length", length)
+    if start < 0:
+        start += size
+    if not 0 <= start <= size or length < 0 or start + length > size:
+        raise IndexError(f"narrow: start {start} and length {length} are out of range for "
+                         f"dim {axis} of size {size} (tensor shape {x.shape})")
+    return Narrow.apply(x, axis=axis, start=start, length=length)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """torch.split: pieces of `split_size` along `dim` (the last may be smaller), or pieces
+    of the listed sizes (which must sum to the dim's size). Each piece is a view."""
+    axis = normalize_dim("split", dim, x.shape)
+    size = x.shape[axis]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sections = [_int_arg("split", "split sizes", s) for s in split_size_or_sections]
+        if any(s < 0 for s in sections) or sum(sections) != size:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to "
+                               f"{size} (input tensor's size at dimension {axis}), but got "
+                               f"split_sizes={sections}")
+    else:
+        step = _int_arg("split", "split_size", split_size_or_sections)
+        if step < 0 or (step == 0 and size != 0):
+            raise RuntimeError(f"split: split_size can only be 0 if the dimension size is 0, "
+                               f"and must not be negative, but got split_size={step} for "
+                               f"dim {axis} of size {size}")
+        count = max(1, -(-size // step)) if step else 1
+        sections = [min(step, size - i * step) for i in range(count)]
+    out, start = [], 0
+    for length in sections:
+        out.append(Narrow.apply(x, axis=axis, start=start, length=length))
+        start += length
+    return tuple(out)
+
+
+def chunk(x, chunks, dim=0):
+    """torch.chunk: at most `chunks` pieces of ceil(size / chunks) along `dim`."""
+    chunks = _int_arg("chunk", "chunks", chunks)
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    axis = normalize_dim("chunk", dim, x.shape)
+    size = x.shape[axis]
+    step = -(-size // chunks)
+    if step == 0:   # an empty dim: torch returns `chunks` empty pieces
+        return tuple(Narrow.apply(x, axis=axis, start=0, length=0) for _ in range(chunks))
+    return split(x, step, axis)
+
+
+# ----------------------------------------------------------------------------- flip / repeat
+
+class Flip(Function):
+    """Reverse the order along `axes` (a copy, as torch.flip); backward flips back."""
+
+    @staticmethod
+    def forward(ctx, a, axes):
+        ctx.axes = axes
+        xp = xp_of(a)
+        return xp.ascontiguousarray(xp.flip(a, axis=axes))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return xp_of(grad).flip(grad, axis=ctx.axes)
+
+
+def flip(x, dims):
+    dims = (dims,) if isinstance(dims, numbers.Integral) else tuple(dims)
+    axes = tuple(normalize_dim("flip", d, x.shape) for d in dims)
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"flip: dims {dims} has a dim appearing more than once")
+    return Flip.apply(x, axes=axes)
+
+
+class Repeat(Function):
+    """torch's `repeat` (NumPy's tile): the input tiled `sizes[i]` times along dim i, with
+    leading dims added when `sizes` is longer. Backward sums the copies."""
+
+    @staticmethod
+    def forward(ctx, a, sizes):
+        ctx.sizes = sizes
+        padded = (1,) * (len(sizes) - a.ndim) + a.shape
+        ctx.padded = padded
+        return xp_of(a).tile(a.reshape(padded), sizes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        split_shape = []
+        for r, s in zip(ctx.sizes, ctx.padded):
+            split_shape += [r, s]
+        summed = grad.reshape(split_shape).sum(axis=tuple(range(0, len(split_shape), 2)))
+        return summed.reshape(ctx.input_meta[0][0])
+
+
+def repeat(x, sizes):
+    sizes = tuple(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"repeat: number of dimensions of repeat dims {sizes} can not be "
+                           f"smaller than number of dimensions of tensor (shape {x.shape})")
+    if any(s < 0 for s in sizes):
+        raise RuntimeError(f"repeat: repeats must be non-negative, got {sizes}")
+    return Repeat.apply(x, sizes=sizes)
+
+
+# ----------------------------------------------------------------------------- pixel / channel shuffle
+
+class ReshapePermute(Function):
+    """reshape(split_shape) -> transpose(perm) -> reshape(out_shape) as one op (the output
+    is a contiguous copy); backward runs the inverse rearrangement."""
+
+    @staticmethod
+    def forward(ctx, a, split_shape, perm, out_shape):
+        ctx.perm = perm
+        ctx.permuted_shape = tuple(split_shape[i] for i in perm)
+        return xp_of(a).ascontiguousarray(a.reshape(split_shape).transpose(perm)).reshape(
+            out_shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        back = grad.reshape(ctx.permuted_shape).transpose(tuple(np.argsort(ctx.perm)))
+        return xp_of(grad).ascontiguousarray(back).reshape(ctx.input_meta[0][0])
+
+
+def _positive_int(op, name, value):
+    value = _int_arg(op, name, value)
+    if value <= 0:
+        raise ValueError(f"{op}: {name} must be greater than 0, but got {value}")
+    return value
+
+
+def pixel_shuffle(x, upscale_factor):
+    """(*, C * r * r, H, W) -> (*, C, H * r, W * r), as torch.nn.functional.pixel_shuffle."""
+    r = _positive_int("pixel_shuffle", "upscale_factor", upscale_factor)
+    if x.ndim < 3:
+        raise RuntimeError(f"pixel_shuffle expects input to have at least 3 dimensions, but "
+                           f"got input with {x.ndim} dimension(s) (shape {x.shape})")
+    *lead, c, h, w = x.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be "
+                           f"divisible by the square of upscale_factor, but input.size(-3)={c} "
+                           f"is not divisible by {r * r}")
+    k = len(lead)
+    split = (*lead, c // (r * r), r, r, h, w)
+    perm = tuple(range(k)) + (k, k + 3, k + 1, k + 4, k + 2)
+    return ReshapePermute.apply(x, split_shape=split, perm=perm,
+                                out_shape=(*lead, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(x, downscale_factor):
+    """(*, C, H * r, W * r) -> (*, C * r * r, H, W), the inverse of pixel_shuffle."""
+    r = _positive_int("pixel_unshuffle", "downscale_factor", downscale_factor)
+    if x.ndim < 3:
+        raise RuntimeError(f"pixel_unshuffle expects input to have at least 3 dimensions, "
+                           f"but got input with {x.ndim} dimension(s) (shape {x.shape})")
+    *lead, c, h, w = x.shape
+    if h % r or w % r:
+        raise RuntimeError(f"pixel_unshuffle expects height and width to be divisible by "
+                           f"downscale_factor, but input.size(-2)={h} and input.size(-1)={w} "
+                           f"with downscale_factor={r}")
+    k = len(lead)
+    split = (*lead, c, h // r, r, w // r, r)
+    perm = tuple(range(k)) + (k, k + 2, k + 4, k + 1, k + 3)
+    return ReshapePermute.apply(x, split_shape=split, perm=perm,
+                                out_shape=(*lead, c * r * r, h // r, w // r))
+
+
+def channel_shuffle(x, groups):
+    """(N, C, *) with C = g * k: channel order (g, k) becomes (k, g) (ShuffleNet)."""
+    g = _positive_int("channel_shuffle", "groups", groups)
+    if x.ndim < 3:
+        raise RuntimeError(f"channel_shuffle expects input to have at least 3 dimensions, "
+                           f"but got input with {x.ndim} dimension(s) (shape {x.shape})")
+    n, c, *rest = x.shape
+    if c % g:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels "
+                           f"and {g} groups.")
+    split = (n, g, c // g, *rest)
+    perm = (0, 2, 1) + tuple(range(3, x.ndim + 1))
+    return ReshapePermute.apply(x, split_shape=split, perm=perm, out_shape=x.shape)
+
+
+def unbind(x, dim=0):
+    """The slices of `dim` as a tuple of tensors with that dim removed."""
+    axis = normalize_dim("unbind", dim, x.shape)
+    return tuple(squeeze(Narrow.apply(x, axis=axis, start=i, length=1), axis)
+                 for i in range(x.shape[axis]))
+
+
+def tile(x, dims):
+    """torch.tile: `repeat` with `dims` left-padded with ones to the tensor's rank."""
+    dims = tuple(dims)
+    return repeat(x, (1,) * max(0, x.ndim - len(dims)) + dims)
+
+
+# ----------------------------------------------------------------------------- tril / triu / roll / meshgrid
+
+class TriangleMask(Function):
+    """tril / triu of the last two dims: a constant 0/1 mask multiply (gradient masked)."""
+
+    @staticmethod
+    def forward(ctx, a, diagonal, upper):
+        xp = xp_of(a)
+        rows, cols = a.shape[-2:]
+        keep = (xp.triu if upper else xp.tril)(xp.ones((rows, cols), dtype=bool), diagonal)
+        ctx.save_for_backward(keep)
+        return xp.where(keep, a, 0).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (keep,) = ctx.saved
+        return xp_of(grad).where(keep, grad, 0).astype(grad.dtype, copy=False)
+
+
+def _triangle(x, diagonal, upper):
+    if x.ndim < 2:
+        raise RuntimeError(f"{'triu' if upper else 'tril'}: input tensor must have at least 2 "
+                           f"dimensions, got shape {x.shape}")
+    return TriangleMask.apply(x, diagonal=int(diagonal), upper=upper)
+
+
+def tril(x, diagonal=0):
+    return _triangle(x, diagonal, False)
+
+
+def triu(x, diagonal=0):
+    return _triangle(x, diagonal, True)
+
+
+class Roll(Function):
+    @staticmethod
+    def forward(ctx, a, shifts, axes):
+        ctx.shifts, ctx.axes = shifts, axes
+        return xp_of(a).roll(a, shifts, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        back = tuple(-s for s in ctx.shifts) if ctx.axes is not None else -ctx.shifts
+        return xp_of(grad).roll(grad, back, axis=ctx.axes)
+
+
+def roll(x, shifts, dims=None):
+    """torch.roll: shift elements cyclically along `dims` (the flattened tensor when None)."""
+    if dims is None:
+        if not isinstance(shifts, numbers.Integral):
+            raise RuntimeError("roll: with dims=None, shifts must be one int")
+        return Roll.apply(x, shifts=int(shifts), axes=None)
+    shifts = (shifts,) if isinstance(shifts, numbers.Integral) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, numbers.Integral) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts {shifts} and dims {dims} should have the same size")
+    axes = tuple(normalize_dim("roll", d, x.shape) for d in dims)
+    return Roll.apply(x, shifts=tuple(int(s) for s in shifts), axes=axes)
+
+
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids from 1-D tensors; `indexing` "ij" (torch's default) or "xy".
+    Each grid is an expand of a reshape, so gradients flow back to the 1-D inputs."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    indexing = "ij" if indexing is None else indexing
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(f"meshgrid: expects all tensors to be 0-D or 1-D, got shape "
+                               f"{t.shape}")
+    tensors = [t.reshape(-1) for t in tensors]
+    swap = indexing == "xy" and len(tensors) >= 2
+    if swap:
+        tensors[0], tensors[1] = tensors[1], tensors[0]
+    shape = tuple(t.shape[0] for t in tensors)
+    grids = []
+    for i, t in enumerate(tensors):
+        view = [1] * len(shape)
+        view[i] = shape[i]
+        grids.append(expand(reshape(t, view), shape))
+    if swap:        # "xy": the grids of (y, x, ...) in "ij" order, first two swapped
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)

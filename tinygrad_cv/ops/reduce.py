@@ -349,3 +349,37 @@ def log_softmax(x, dim=None, dtype=None):
     if dtype is not None:
         x = cast(x, dtypes.to_dtype(dtype))
     return LogSoftmax.apply(x, axis=_softmax_axis("log_softmax", x, dim))
+
+
+# ----------------------------------------------------------------------------- amax / amin
+
+class AmaxDims(Function):
+    """torch.amax / amin over `axes`: tied elements share the gradient evenly (as torch's
+    amax, unlike max(dim), which sends it to one index)."""
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim, mode):
+        out = (a.max if mode == "max" else a.min)(axis=axes, keepdims=True)
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out if keepdim else out.reshape(
+            tuple(n for i, n in enumerate(out.shape) if i not in axes))
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved
+        xp = xp_of(a)
+        g = grad.reshape(out.shape)
+        mask = (a == out) | (xp.isnan(a) & xp.isnan(out))
+        count = mask.sum(axis=ctx.axes, keepdims=True).astype(a.dtype)
+        return xp.where(mask, g / count, xp.zeros((), dtype=a.dtype))
+
+
+def amax(x, dim=None, keepdim=False, mode="max"):
+    op = "amax" if mode == "max" else "amin"
+    axes = reduce_axes(op, dim, x.shape)
+    _check_nonempty(x, op)
+    if not dtypes.is_floating(x.dtype):
+        data = (x.data.max if mode == "max" else x.data.min)(axis=axes, keepdims=keepdim)
+        return Tensor._wrap(xp_of(x.data).asarray(data), x.device_str)
+    return AmaxDims.apply(x, axes=axes, keepdim=bool(keepdim), mode=mode)

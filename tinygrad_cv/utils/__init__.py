@@ -1,0 +1,2 @@
+"""tinygrad_cv.utils: torch.utils' import paths."""
+from . import checkpoint  # noqa: F401
