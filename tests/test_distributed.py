@@ -158,6 +158,9 @@ def scenario_correctness(out_dir):
     arrays["reduced_half"] = half.numpy()
     facts["half_dtype"] = str(half.dtype)
     facts["bad_op"] = worker_error(lambda: dist.all_reduce(t, op="sum"))
+    facts["bad_bool"] = worker_error(lambda: dist.all_reduce(tc.ones(2).bool()))
+    facts["bad_avg"] = worker_error(lambda: dist.all_reduce(tc.tensor([1, 2]),
+                                                            op=dist.ReduceOp.AVG))
     facts["bad_src"] = worker_error(lambda: dist.broadcast(t, src=world))
     facts["bad_list"] = worker_error(lambda: dist.all_gather([t], t))
 
@@ -348,6 +351,8 @@ def test_collectives_in_place_on_every_rank(correctness):
         assert f["half_dtype"] == "float16"
     assert "ReduceOp" in facts[0]["bad_op"]
     assert "src must be a rank in 0..1" in facts[0]["bad_src"]
+    assert "bool tensors cannot be reduced" in facts[0]["bad_bool"]
+    assert "AVG needs a floating tensor, got int64" in facts[0]["bad_avg"]
     assert "world_size=2" in facts[0]["bad_list"]
 
 

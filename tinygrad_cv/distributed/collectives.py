@@ -94,6 +94,9 @@ def _mpi_op(MPI, op, dtype, what):
     if not isinstance(op, ReduceOp):
         raise TypeError(f"{what}: op must be a ReduceOp (SUM, AVG, PRODUCT, MIN, MAX), got "
                         f"{op!r}")
+    if dtype.kind == "b":
+        raise TypeError(f"{what}: bool tensors cannot be reduced over MPI; convert to an "
+                        f"integer dtype first (t.int())")
     if op is ReduceOp.AVG and dtype.kind not in "fc":
         raise TypeError(f"{what}: ReduceOp.AVG needs a floating tensor, got {dtype}")
     return {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
