@@ -309,10 +309,24 @@ def scenario_mismatch(out_dir):
     print("wrapped", flush=True)
 
 
+def scenario_before_init(out_dir):
+    """Rank 1 fails before it ever calls init_process_group; rank 0 waits in MPI_Init."""
+    import tinygrad_cv.distributed as dist
+
+    launcher_rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK"))
+    if launcher_rank == "1":
+        raise ValueError("rank 1 failed before init_process_group")
+    dist.init_process_group(timeout=3)
+    dist.barrier()
+    print("rank 0 passed the barrier", flush=True)
+
+
 def worker_main(argv):
     scenario, out_dir = argv[0], argv[1]
     if scenario == "correctness":
         scenario_correctness(out_dir)
+    elif scenario == "before_init":
+        scenario_before_init(out_dir)
     elif scenario == "mismatch":
         scenario_mismatch(out_dir)
     else:
@@ -472,6 +486,17 @@ def test_a_stuck_rank_makes_the_others_time_out_with_a_message(tmp_path):
     assert re.search(r"rank [01] of 2 waited 3 s for the other ranks", output), output
     assert re.search(r"rank [01] of 2 failed with an uncaught exception; aborting all "
                      r"ranks", output), output
+
+
+@requires_mpi
+def test_a_rank_that_fails_before_init_does_not_leave_the_others_in_mpi_init(tmp_path):
+    rc, output, seconds = launch("before_init", tmp_path)
+    assert rc != 0, output
+    assert seconds < 60
+    assert "ValueError: rank 1 failed before init_process_group" in output
+    assert "Timeout (0:00:03)!" in output                   # rank 0's watchdog fired
+    assert "_join_every_rank_in_mpi_init" in output
+    assert "passed the barrier" not in output
 
 
 @pytest.mark.skipif(not HAVE_MPI4PY, reason="needs mpi4py (pip install -e '.[dist]')")

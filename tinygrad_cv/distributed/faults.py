@@ -12,7 +12,9 @@ group is open:
   with a non-zero status.
 
 A rank that dies outright (os._exit, a signal, the OOM killer) is noticed by the launcher:
-MPICH's mpiexec stops the other ranks at once and exits with the dead rank's status.
+MPICH's mpiexec stops the other ranks at once and exits with the dead rank's status. A
+rank that fails before opening the group is handled in group.py (a watchdog around
+MPI_Init).
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ finalised by mpi4py when the process exits, so a group can be opened again).
 from __future__ import annotations
 
 import datetime
+import faulthandler
 import importlib.util
 import numbers
 import os
@@ -72,6 +73,28 @@ def _import_mpi():
     return MPI
 
 
+def _join_every_rank_in_mpi_init(timeout_s):
+    """Start MPI (mpi4py's import runs MPI_Init) and duplicate COMM_WORLD, so our
+    collectives never mix with the user's; returns (MPI, comm, local rank, local size).
+
+    MPI_Init waits for every rank and holds the GIL meanwhile, so no Python timer can
+    interrupt it: faulthandler's C-level watchdog ends this rank (status 1, printing
+    "Timeout" and this function in the traceback) if the ranks have not all joined within
+    the timeout, e.g. because one of them failed before calling init_process_group.
+    (It takes over faulthandler's one `dump_traceback_later` timer meanwhile.)
+    """
+    faulthandler.dump_traceback_later(timeout_s, exit=True)
+    try:
+        MPI = _import_mpi()
+        comm = MPI.COMM_WORLD.Dup()
+        local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+        local_rank, local_size = local.Get_rank(), local.Get_size()
+        local.Free()
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    return MPI, comm, local_rank, local_size
+
+
 def init_process_group(backend="mpi", init_method=None, timeout=None, world_size=-1, rank=-1,
                        store=None, group_name="", pg_options=None, device_id=None):
     """Open the default process group over MPI (torch's signature; only backend "mpi").
@@ -97,18 +120,13 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
         if _group is not None:
             raise RuntimeError("init_process_group: trying to initialize the default process "
                                "group twice (call destroy_process_group() first)")
-        MPI = _import_mpi()
-        comm = MPI.COMM_WORLD
+        MPI, comm, local_rank, local_size = _join_every_rank_in_mpi_init(seconds)
         for name, given, actual in (("world_size", world_size, comm.Get_size()),
                                     ("rank", rank, comm.Get_rank())):
             if given is not None and given != -1 and int(given) != actual:
+                comm.Free()
                 raise ValueError(f"init_process_group: {name}={given} but MPI says {actual} "
                                  f"(the launcher, mpiexec -n N, sets rank and world size)")
-        # A world of duplicated handles: our collectives never mix with the user's own.
-        comm = comm.Dup()
-        local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
-        local_rank, local_size = local.Get_rank(), local.Get_size()
-        local.Free()
         _group = _Group(MPI, comm, seconds, local_rank, local_size)
         install_abort_on_uncaught(lambda: _group)
 
