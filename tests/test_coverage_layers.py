@@ -177,7 +177,20 @@ def loop_reference(x, out_size, mode, align_corners, scales):
             real = ratio * t(dst)
         else:
             ratio = t(1.0 / scale) if scale else t(in_size) / t(out_n)
-            real = max(ratio * (t(dst) + t(0.5)) - t(0.5), t(0))
+            real = ratio * (t(dst) + t(0.5)) - t(0.5)
+            if mode != "bicubic":
+                real = max(real, t(0))
+        if mode == "bicubic":         # Keys' cubic convolution, A = -0.75, edge-clamped taps
+            a, base = t(-0.75), math.floor(real)
+            frac = t(real - t(base))
+
+            def kernel(d):
+                d = abs(d)
+                if d <= 1:
+                    return ((a + 2) * d - (a + 3)) * d * d + 1
+                return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+            return [(min(max(base - 1 + k, 0), in_size - 1), kernel(frac - t(k - 1)))
+                    for k in range(4)]
         i0 = min(int(math.floor(real)), in_size - 1)
         lam = min(max(real - t(i0), t(0)), t(1))
         i1 = i0 + (1 if i0 < in_size - 1 else 0)
@@ -209,7 +222,8 @@ def loop_reference(x, out_size, mode, align_corners, scales):
 
 @settings(max_examples=60, deadline=None)
 @given(h=st.integers(1, 9), w=st.integers(1, 9),
-       mode=st.sampled_from(["nearest", "nearest-exact", "bilinear", "bilinear-ac"]),
+       mode=st.sampled_from(["nearest", "nearest-exact", "bilinear", "bilinear-ac", "bicubic",
+                             "bicubic-ac"]),
        by_size=st.booleans(), oh=st.integers(1, 13), ow=st.integers(1, 13),
        sh=st.floats(0.3, 3.5), sw=st.floats(0.3, 3.5), recompute=st.booleans(),
        f32=st.booleans(), seed=st.integers(0, 2 ** 16), dense=st.booleans())
@@ -226,15 +240,15 @@ def test_interpolate_geometry_against_loop_reference(h, w, mode, by_size, oh, ow
 
 
 def _check_interpolate_geometry(h, w, mode, by_size, oh, ow, sh, sw, recompute, f32, seed):
-    align = mode == "bilinear-ac"
-    mode = "bilinear" if align else mode
+    align = mode.endswith("-ac")
+    mode = mode[:-3] if align else mode
     if not by_size and (math.floor(h * sh) < 1 or math.floor(w * sw) < 1):
         return
     r = np.random.default_rng(seed)
     dtype = np.float32 if f32 else np.float64
     x = r.standard_normal((2, 2, h, w)).astype(dtype)
     kwargs = dict(mode=mode, align_corners=True if align else
-                  (False if mode == "bilinear" else None))
+                  (False if mode in ("bilinear", "bicubic") else None))
     if by_size:
         kwargs["size"] = (oh, ow)
         out_size, scales = (oh, ow), (None, None)
@@ -274,6 +288,9 @@ INTERP = [
     ("linear_1d", dict(scale_factor=2.5, mode="linear"), (2, 3, 5)),
     ("nearest_1d", dict(size=7), (2, 3, 5)),
     ("trilinear", dict(scale_factor=(1.5, 2, 0.8), mode="trilinear"), (1, 2, 3, 4, 5)),
+    ("bicubic_x2", dict(scale_factor=2, mode="bicubic"), (2, 3, 4, 5)),
+    ("bicubic_ac", dict(size=(7, 3), mode="bicubic", align_corners=True), (1, 2, 4, 5)),
+    ("bicubic_down", dict(scale_factor=0.6, mode="bicubic"), (1, 2, 7, 9)),
     ("nearest_3d", dict(scale_factor=2), (1, 1, 2, 3, 2)),
 ]
 
@@ -338,7 +355,7 @@ def test_interpolate_errors():
         F.interpolate(x, size=(3, 3, 3))
     with pytest.raises(NotImplementedError, match="bilinear mode needs 4D"):
         F.interpolate(tc.zeros(1, 1, 4), scale_factor=2, mode="bilinear")
-    with pytest.raises(NotImplementedError, match="bicubic"):
-        F.interpolate(x, scale_factor=2, mode="bicubic")
+    with pytest.raises(NotImplementedError, match="area"):
+        F.interpolate(x, scale_factor=2, mode="area")
     with pytest.raises(RuntimeError, match="greater than 0"):
         F.interpolate(x, scale_factor=0.1)

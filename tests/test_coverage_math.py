@@ -229,3 +229,32 @@ def test_inplace_unary_methods():
     out.sum().backward()
     np.testing.assert_array_equal(leaf.grad.numpy(), [2.0, 2.0])
     assert tc.allclose(tc.ones(2), tc.ones(2) + 1e-9) and not tc.allclose(tc.ones(2), tc.zeros(2))
+
+
+EINSUM = [
+    ("bhid,bhjd->bhij", [(2, 3, 4, 5), (2, 3, 6, 5)]), ("ij,jk", [(3, 4), (4, 5)]),
+    ("bij->bj", [(2, 3, 4)]), ("i,j->ij", [(3,), (4,)]),
+    ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)]), ("ij->", [(3, 4)]),
+    ("bn,bn->b", [(3, 4), (3, 4)]), ("ijk,k->i", [(2, 3, 4), (4,)]),
+    ("b i d, b j d -> b i j", [(2, 3, 4), (2, 5, 4)]),
+]
+
+
+@requires_torch
+@pytest.mark.parametrize("equation,shapes", EINSUM, ids=[e[0] for e in EINSUM])
+def test_einsum_matches_torch(equation, shapes):
+    arrays = [N(*s) for s in shapes]
+    torch_parity(lambda *t: tc.einsum(equation, *t), lambda *t: torch.einsum(equation, *t),
+                 *arrays, atol=1e-13, rtol=1e-12)
+    gradcheck(lambda *t: tc.einsum(equation, *t), *arrays)
+
+
+def test_einsum_list_operands_and_errors():
+    a, b = tc.randn(2, 3), tc.randn(3, 4)
+    np.testing.assert_allclose(tc.einsum("ij,jk->ik", [a, b]).numpy(), (a @ b).numpy(),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="operands"):
+        tc.einsum("ij,jk->ik", a)
+    x = tc.randn(3, 3, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="repeated subscripts"):
+        tc.einsum("ii->i", x).sum().backward()

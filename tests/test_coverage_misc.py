@@ -204,3 +204,24 @@ def test_distance_modules_match_torch():
                  atol=1e-12, rtol=1e-10)
     torch_parity(tc.nn.PairwiseDistance(p=3.0), torch.nn.PairwiseDistance(p=3.0), a, b,
                  atol=1e-12, rtol=1e-10)
+
+
+def test_amp_idioms_port_and_skip_non_finite_steps():
+    """The torch.amp recipe (autocast + GradScaler) runs unchanged, in full precision."""
+    tc.backends.cudnn.benchmark = True
+    model = tc.nn.Linear(3, 1)
+    opt = tc.optim.SGD(model.parameters(), lr=0.1)
+    scaler = tc.amp.GradScaler()
+    with tc.autocast(device_type="cpu", dtype=tc.float16):
+        loss = model(tc.ones(2, 3)).sum()
+    assert loss.dtype == np.float32                        # no dtype change here
+    before = model.weight.numpy().copy()
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    assert not np.allclose(model.weight.numpy(), before)
+    model.weight.grad = tc.full((1, 3), float("inf"))
+    before = model.weight.numpy().copy()
+    scaler.step(opt)                                        # skipped, as torch
+    np.testing.assert_array_equal(model.weight.numpy(), before)
+    assert scaler.get_scale() == 1.0 and scaler.is_enabled()

@@ -20,20 +20,26 @@ from .tensor import (allclose, as_tensor, bernoulli, empty_like, is_tensor, iscl
                      numel, randperm)
 from .ops.elementwise import (abs, clamp, exp, log, maximum, minimum, relu, sigmoid, sqrt,
                               tanh, where)
+from .ops.linalg import einsum
 from .ops.matmul import matmul
 from .ops.sorting import argsort, cumsum, gather, sort, topk
-from .ops.movement import (cat, flatten, index_select, pad, permute, reshape, squeeze,
-                           stack, transpose, unsqueeze)
-from .ops.movement import (chunk, flip, meshgrid, narrow, repeat, roll, split, tile, tril, triu,
-                           unbind)
+from .ops.arrange import cat, flip, meshgrid, pad, repeat, roll, stack, tile, tril, triu, unbind
+from .ops.indexing import index_select
+from .ops.movement import (chunk, flatten, narrow, permute, reshape, split, squeeze, transpose,
+                           unsqueeze)
 from .ops.reduce import (argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax,
                          std, sum, var)
 from .random import initial_seed, manual_seed
 from .threads import get_num_threads, set_num_threads
 from . import nn, optim                                      # noqa: E402  (need Tensor)
 from . import data, datasets, models, transforms             # noqa: E402
-from . import jit, linalg, utils                             # noqa: E402
+from . import amp, backends, jit, linalg, utils              # noqa: E402
+from .amp import autocast                                    # noqa: E402
 from .serialization import load, save                       # noqa: E402
+from .tensor_functions import (_assert, all, amax, amin, any, bmm, broadcast_to, ceil,  # noqa: E402
+                               clamp_max, clamp_min, cos, expm1, floor, isfinite, isinf,
+                               isnan, log1p, log2, log10, masked_fill, mm, norm, reciprocal,
+                               round, rsqrt, sign, sin, square, trunc)
 
 clip = clamp
 bool = bool_
@@ -41,28 +47,3 @@ float = float32
 
 __version__ = "0.1.0"
 
-
-def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    """`torch.norm` (vector norms): `input.norm(p, dim, keepdim)`."""
-    return input.norm(p, dim, keepdim, dtype)
-
-
-def _method_function(name):
-    """`tc.<name>(t, ...)` for a Tensor method (torch's functional spellings)."""
-    def function(input, *args, **kwargs):
-        return getattr(input, name)(*args, **kwargs)
-    function.__name__ = name
-    function.__doc__ = f"`input.{name}(...)`, as torch.{name}."
-    return function
-
-
-for _name in ("square", "rsqrt", "reciprocal", "log1p", "expm1", "log2", "log10", "sin", "cos",
-              "sign", "floor", "ceil", "trunc", "round", "isnan", "isinf", "isfinite", "all",
-              "any", "masked_fill", "amax", "amin", "mm", "bmm", "clamp_min", "clamp_max"):
-    globals()[_name] = _method_function(_name)
-del _name
-
-
-def broadcast_to(input, size):
-    """`torch.broadcast_to`: `input.expand(size)`."""
-    return input.expand(*size)

@@ -384,7 +384,7 @@ class Tensor:
     def __setitem__(self, index, value):
         self._check_inplace("__setitem__")
         value = value.data if isinstance(value, Tensor) else value
-        self.data[_mv.index_to_arrays(index, self.device_str)] = value
+        self.data[_ix.index_to_arrays(index, self.device_str)] = value
 
     # ------------------------------------------------------------------ printing
     def __repr__(self):
@@ -543,27 +543,27 @@ class Tensor:
     def permute(self, *dims): return _mv.permute(self, _mv.shape_args(dims))
     def expand(self, *sizes): return _mv.expand(self, _mv.shape_args(sizes))
     def expand_as(self, other): return _mv.expand(self, other.shape)
-    def pad(self, pad, mode="constant", value=0.0): return _mv.pad(self, pad, mode, value)
-    def __getitem__(self, index): return _mv.getitem(self, index)
-    def index_select(self, dim, index): return _mv.index_select(self, dim, index)
+    def pad(self, pad, mode="constant", value=0.0): return _ar.pad(self, pad, mode, value)
+    def __getitem__(self, index): return _ix.getitem(self, index)
+    def index_select(self, dim, index): return _ix.index_select(self, dim, index)
     def narrow(self, dim, start, length): return _mv.narrow(self, dim, start, length)
     def split(self, split_size, dim=0): return _mv.split(self, split_size, dim)
     def chunk(self, chunks, dim=0): return _mv.chunk(self, chunks, dim)
-    def repeat(self, *sizes): return _mv.repeat(self, _mv.shape_args(sizes))
+    def repeat(self, *sizes): return _ar.repeat(self, _mv.shape_args(sizes))
 
     def flip(self, *dims):
         """Reverse along `dims` (`flip(0, 1)` or `flip((0, 1))`), as torch."""
-        return _mv.flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list))
+        return _ar.flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list))
                         else dims)
 
-    def unbind(self, dim=0): return _mv.unbind(self, dim)
+    def unbind(self, dim=0): return _ar.unbind(self, dim)
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
         """The vector p-norm over `dim` (all elements when None), as torch's Tensor.norm."""
         from .ops.linalg import vector_norm
         return vector_norm(self, 2 if p == "fro" or p is None else p, dim, keepdim,
                            dtype=dtype)
-    def tile(self, *dims): return _mv.tile(self, _mv.shape_args(dims))
+    def tile(self, *dims): return _ar.tile(self, _mv.shape_args(dims))
 
     # ------------------------------------------------------------------ more math
     def square(self): return _ew.unary(self, "square")
@@ -613,9 +613,9 @@ class Tensor:
         from .ops import sorting
         return sorting.cumsum(self, dim, dtype)
 
-    def tril(self, diagonal=0): return _mv.tril(self, diagonal)
-    def triu(self, diagonal=0): return _mv.triu(self, diagonal)
-    def roll(self, shifts, dims=None): return _mv.roll(self, shifts, dims)
+    def tril(self, diagonal=0): return _ar.tril(self, diagonal)
+    def triu(self, diagonal=0): return _ar.triu(self, diagonal)
+    def roll(self, shifts, dims=None): return _ar.roll(self, shifts, dims)
     def clamp_min(self, min): return _ew.clamp(self, min, None)
     def clamp_max(self, max): return _ew.clamp(self, None, max)
 
@@ -937,4 +937,5 @@ for _name in ("zeros", "ones", "empty", "full", "rand", "randn", "randint", "ara
 del _name
 
 # ops import Tensor from this module, so they are bound after the class exists.
+from .ops import arrange as _ar, indexing as _ix  # noqa: E402
 from .ops import elementwise as _ew, matmul as _mm, movement as _mv, reduce as _red  # noqa: E402

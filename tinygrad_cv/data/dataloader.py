@@ -1,190 +1,176 @@
-"""DataLoader: batches of Tensors from a dataset, gathered with one vectorised index.
+"""DataLoader: batches of Tensors from a dataset, with torch.utils.data's keywords.
 
-For a dataset with `get_batch(indices)` (in-memory datasets: TensorDataset, MNIST, ...)
-a batch costs one fancy index per field and one batch transform, with no Python loop
-over samples. Any other map-style dataset works through `ds[i]` and `default_collate`.
+For a dataset with `get_batch(indices)` (in-memory datasets: TensorDataset, MNIST,
+CIFAR10, ...) and no `collate_fn`, a batch costs one fancy index per field and one batch
+transform, with no Python loop over samples; such batches are always built in the
+calling process, whatever `num_workers` says (shipping them from worker processes could
+only be slower). Any other map-style dataset works through `ds[i]` and the collate
+function, in `num_workers` worker processes when it is > 0 (see `workers.py`: the start
+method, seeding, shared memory).
 
 Differences from `torch.utils.data.DataLoader`:
 - `batch_size` defaults to 64 (PyTorch: 1), and `seed` gives the loader its own
   shuffling generator. With neither `seed` nor `generator`, shuffling draws from the
   global generator, so `tc.manual_seed(n)` makes the epoch orders reproducible.
-- `num_workers`, `pin_memory`, `persistent_workers`, `prefetch_factor`, `timeout`,
-  `worker_init_fn`, `multiprocessing_context`, `pin_memory_device` and `in_order` are
-  accepted and do nothing: batches are built in the calling process (for in-memory data
-  one vectorised index is faster than shipping samples between worker processes), and
-  pinned host memory means nothing to NumPy/CuPy here.
+- The default start method of workers is forkserver, not fork (see `workers.py`).
+- `pin_memory`, `pin_memory_device` and `in_order=False` are accepted and do nothing:
+  pinned host memory means nothing to NumPy/CuPy here, and batches always come in order.
 """
 from __future__ import annotations
 
-import itertools
-import math
+import multiprocessing.util
 import numbers
 
 import numpy as np
 
-from ..backend import device_of_array, is_device_array, xp_of
-from ..random import generator_for
-from ..tensor import Tensor
+from .collate import default_collate
+from .sampler import BatchSampler, RandomSampler, SequentialSampler, resolve_generator
+from .workers import MultiProcessIterator, WorkerPool
 
-
-def resolve_generator(generator=None, seed=None):
-    """The NumPy Generator to shuffle with: `generator` (a Generator or an int seed),
-    else a new one from `seed`, else the global CPU generator of `tc.manual_seed`."""
-    if generator is not None and seed is not None:
-        raise ValueError("DataLoader: pass either seed or generator, not both")
-    if isinstance(generator, np.random.Generator):
-        return generator
-    if isinstance(generator, numbers.Integral):
-        return np.random.default_rng(int(generator))
-    if generator is not None and hasattr(generator, "initial_seed"):   # a torch.Generator
-        return np.random.default_rng(int(generator.initial_seed()))
-    if generator is not None:
-        raise TypeError(f"DataLoader: generator must be a numpy.random.Generator or an int "
-                        f"seed, got {type(generator).__name__}")
-    if seed is not None:
-        return np.random.default_rng(seed)
-    return generator_for("cpu")
-
-
-def _stack_arrays(arrays):
-    arrays = list(arrays)
-    return xp_of(arrays[0]).stack(arrays)
-
-
-def default_collate(samples):
-    """Merge a list of samples into a batch, field by field, as PyTorch's default_collate.
-
-    Tensors and arrays are stacked along a new first dimension; Python ints become an
-    int64 Tensor, floats a float64 Tensor (as in PyTorch), bools a bool Tensor; tuples
-    and lists are collated per position (giving a list), dicts per key; strings and
-    anything else stay a list. PIL images are converted to arrays first.
-    """
-    if not samples:
-        raise ValueError("default_collate: got an empty list of samples")
-    first = samples[0]
-    if isinstance(first, Tensor):
-        return Tensor._wrap(_stack_arrays(s.data for s in samples), first.device_str)
-    if is_device_array(first):
-        stacked = _stack_arrays(samples)
-        return Tensor._wrap(stacked, device_of_array(stacked))
-    if isinstance(first, np.generic):                  # NumPy scalars keep their dtype
-        return Tensor._wrap(np.array(samples), "cpu")
-    if isinstance(first, (bool, np.bool_)):
-        return Tensor._wrap(np.array(samples, dtype=np.bool_), "cpu")
-    if isinstance(first, numbers.Integral):
-        return Tensor._wrap(np.array(samples, dtype=np.int64), "cpu")
-    if isinstance(first, numbers.Real):
-        return Tensor._wrap(np.array(samples, dtype=np.float64), "cpu")
-    if isinstance(first, str):
-        return list(samples)
-    if isinstance(first, dict):
-        return {key: default_collate([s[key] for s in samples]) for key in first}
-    if isinstance(first, (tuple, list)):
-        if any(len(s) != len(first) for s in samples):
-            raise ValueError("default_collate: every sample must have the same number of fields")
-        return [default_collate(list(field)) for field in zip(*samples)]
-    if hasattr(first, "getdata") and hasattr(first, "mode"):       # a PIL image
-        return default_collate([np.asarray(s) for s in samples])
-    return list(samples)
+__all__ = ["DataLoader", "default_collate", "resolve_generator"]
 
 
 class DataLoader:
-    """Iterate over `dataset` in batches of Tensors, reshuffling every epoch if asked.
+    """Iterate over `dataset` in batches, reshuffling every epoch if asked.
 
-    `len(loader)` is the number of batches per epoch. See the module docstring for the
-    accepted PyTorch keywords that do nothing here.
+    `len(loader)` is the number of batches per epoch. Keywords as torch's (see the module
+    docstring for the differences); with `num_workers > 0`, `timeout`,
+    `worker_init_fn`, `multiprocessing_context`, `prefetch_factor` (default 2) and
+    `persistent_workers` act as in torch.
     """
 
-    def __init__(self, dataset, batch_size=64, shuffle=False, drop_last=False, seed=None, *,
-                 sampler=None, batch_sampler=None, num_workers=0, collate_fn=None,
-                 pin_memory=False, timeout=0, worker_init_fn=None,
-                 multiprocessing_context=None, generator=None, prefetch_factor=None,
-                 persistent_workers=False, pin_memory_device="", in_order=True):
+    def __init__(self, dataset, batch_size=64, shuffle=False, sampler=None,
+                 batch_sampler=None, num_workers=0, collate_fn=None, pin_memory=False,
+                 drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None,
+                 persistent_workers=False, pin_memory_device="", in_order=True, seed=None):
         if batch_size is not None and (not isinstance(batch_size, numbers.Integral)
                                        or isinstance(batch_size, bool) or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size should be a positive integer or None, "
                              f"got {batch_size!r}")
-        if not isinstance(num_workers, numbers.Integral) or num_workers < 0:
-            raise ValueError(f"DataLoader: num_workers should be a non-negative integer, "
+        if (not isinstance(num_workers, numbers.Integral) or isinstance(num_workers, bool)
+                or num_workers < 0):
+            raise ValueError(f"DataLoader: num_workers option should be non-negative, "
                              f"got {num_workers!r}")
-        if timeout < 0:
-            raise ValueError(f"DataLoader: timeout should be non-negative, got {timeout!r}")
+        if not isinstance(timeout, numbers.Real) or timeout < 0:
+            raise ValueError(f"DataLoader: timeout option should be non-negative, "
+                             f"got {timeout!r}")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("DataLoader: prefetch_factor option could only be specified in "
+                             "multiprocessing. let num_workers > 0 to enable multiprocessing, "
+                             "otherwise set prefetch_factor to None.")
+        if prefetch_factor is not None and (not isinstance(prefetch_factor, numbers.Integral)
+                                            or prefetch_factor < 1):
+            raise ValueError(f"DataLoader: prefetch_factor should be a positive integer, "
+                             f"got {prefetch_factor!r}")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
-        if batch_sampler is not None and (shuffle or sampler is not None or drop_last):
+        if batch_sampler is not None and (batch_size != 64 and batch_size != 1 or shuffle
+                                          or sampler is not None or drop_last):
             raise ValueError("DataLoader: batch_sampler option is mutually exclusive with "
                              "batch_size, shuffle, sampler, and drop_last")
+        if batch_size is None and drop_last:
+            raise ValueError("DataLoader: batch_size=None option disables auto-batching and "
+                             "is mutually exclusive with drop_last")
         self.dataset = dataset
-        self.batch_size = None if batch_sampler is not None else batch_size
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
-        self.sampler = sampler
-        self.batch_sampler = batch_sampler
-        self.collate_fn = collate_fn
-        self.generator = resolve_generator(generator, seed) if (generator is not None
-                                                                  or seed is not None) else None
-        # Accepted for PyTorch compatibility; they change nothing (see the module docstring).
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
+        self.num_workers = int(num_workers)
+        self.prefetch_factor = prefetch_factor
+        self.persistent_workers = bool(persistent_workers)
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.multiprocessing_context = multiprocessing_context
-        self.prefetch_factor = prefetch_factor
-        self.persistent_workers = persistent_workers
+        self.pin_memory = pin_memory
         self.pin_memory_device = pin_memory_device
         self.in_order = in_order
+        self.generator = resolve_generator(generator, seed) if (generator is not None
+                                                                  or seed is not None) else None
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self._default_sampler = sampler is None
+        if sampler is None:
+            sampler = (RandomSampler(dataset, generator=self.generator) if shuffle
+                       else SequentialSampler(dataset))
+        self.sampler = sampler
+        self.batch_size = None if batch_sampler is not None else batch_size
+        self._user_batch_sampler = batch_sampler is not None
+        if batch_sampler is None and batch_size is not None:
+            batch_sampler = BatchSampler(sampler, batch_size, self.drop_last)
+        self.batch_sampler = batch_sampler
+        self.collate_fn = collate_fn
+        self._epoch = 0
+        self._pool = None
+
+    @property
+    def _auto_collation(self):
+        return self.batch_sampler is not None
 
     # ------------------------------------------------------------------ sizes
-    def _num_samples(self):
-        return len(self.sampler) if self.sampler is not None else len(self.dataset)
-
     def __len__(self):
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
-        n = self._num_samples()
-        if self.batch_size is None:
-            return n
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return len(self.sampler)
 
     # ------------------------------------------------------------------ iteration
     def _epoch_order(self):
-        """This epoch's sample indices: a fresh permutation when shuffling."""
+        """The default sampler's indices as one array (no per-index Python work)."""
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n, dtype=np.int64)
-        gen = self.generator if self.generator is not None else generator_for("cpu")
+        gen = resolve_generator(self.generator)
         return gen.permutation(n).astype(np.int64, copy=False)
 
     def _index_batches(self):
-        """Arrays of indices, one per batch, for one epoch."""
-        if self.batch_sampler is not None:
-            return (np.asarray(list(b), dtype=np.int64) for b in self.batch_sampler)
-        if self.sampler is not None:
-            return self._chunk(iter(self.sampler))
-        order = self._epoch_order()
-        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
-        return (order[i:i + self.batch_size] for i in range(0, stop, self.batch_size))
+        """Arrays of indices, one per batch, for one epoch (or single indices without
+        automatic batching)."""
+        if not self._auto_collation:
+            if self._default_sampler:
+                return iter(self._epoch_order().tolist())
+            return iter(self.sampler)
+        if self._default_sampler and not self._user_batch_sampler:
+            order = self._epoch_order()
+            size = self.batch_size
+            stop = len(order) - len(order) % size if self.drop_last else len(order)
+            return (order[i:i + size] for i in range(0, stop, size))
+        return (np.asarray(list(b), dtype=np.int64) for b in self.batch_sampler)
 
-    def _chunk(self, indices):
-        while True:
-            chunk = list(itertools.islice(indices, self.batch_size))
-            if not chunk or (self.drop_last and len(chunk) < self.batch_size):
-                return
-            yield np.asarray(chunk, dtype=np.int64)
+    def _in_memory(self):
+        return self.collate_fn is None and hasattr(self.dataset, "get_batch")
 
     def _fetch(self, indices):
-        if self.collate_fn is None and hasattr(self.dataset, "get_batch"):
+        if self._in_memory():
             return self.dataset.get_batch(indices)
         collate = self.collate_fn if self.collate_fn is not None else default_collate
         return collate([self.dataset[int(i)] for i in indices])
 
     def __iter__(self):
-        if self.batch_size is None and self.batch_sampler is None:   # no automatic batching
-            indices = iter(self.sampler) if self.sampler is not None else self._epoch_order()
-            return (self.dataset[int(i)] for i in indices)
-        return (self._fetch(batch) for batch in self._index_batches())
+        if self.num_workers == 0 or self._in_memory():
+            if not self._auto_collation:
+                return (self.dataset[int(i)] for i in self._index_batches())
+            return (self._fetch(batch) for batch in self._index_batches())
+        return self._multiprocess_iter()
+
+    def _multiprocess_iter(self):
+        base_seed = int(resolve_generator(self.generator).integers(0, 2 ** 62))
+        pool = self._pool
+        if pool is None or pool.closed:
+            collate = self.collate_fn if self.collate_fn is not None else default_collate
+            pool = WorkerPool(self.dataset, self.num_workers, self.multiprocessing_context,
+                              base_seed, self.worker_init_fn, collate, self._auto_collation)
+            if self.persistent_workers:
+                self._pool = pool
+                # multiprocessing's own finalizer (not weakref.finalize): at exit it runs
+                # before the queues' semaphores are released, so none is reported leaked
+                multiprocessing.util.Finalize(self, pool.shutdown, exitpriority=10)
+        self._epoch += 1
+        tasks = (b.tolist() if isinstance(b, np.ndarray) else int(b)
+                 for b in self._index_batches())
+        return MultiProcessIterator(pool, tasks, self._epoch, self.prefetch_factor or 2,
+                                    self.timeout, keep_pool=self.persistent_workers)
 
     def __repr__(self):
         return (f"DataLoader(dataset={type(self.dataset).__name__} of {len(self.dataset)}, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, batches={len(self)})")
+                f"drop_last={self.drop_last}, num_workers={self.num_workers}, "
+                f"batches={len(self)})")

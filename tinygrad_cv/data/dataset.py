@@ -1,4 +1,5 @@
-"""Datasets: the map-style `Dataset` protocol, `TensorDataset`, `Subset`, `random_split`.
+"""Datasets: the map-style `Dataset` protocol, `TensorDataset`, `Subset`, `ConcatDataset`,
+`random_split`.
 
 A dataset held in memory may also define `get_batch(indices)`, returning a whole batch
 (a list of Tensors, one per field) from one vectorised index per field. The DataLoader
@@ -6,11 +7,13 @@ uses it instead of fetching and collating samples one by one.
 """
 from __future__ import annotations
 
+import bisect
 import math
+import warnings
 
 import numpy as np
 
-from ..backend import array_module
+from ..backend import array_module, xp_of
 from ..tensor import Tensor
 
 
@@ -72,37 +75,102 @@ class Subset(Dataset):
     def __getitem__(self, index):
         return self.dataset[int(self.indices[index])]
 
-    def get_batch(self, indices):
-        inner = self.indices[np.asarray(indices, dtype=np.int64)]
-        if hasattr(self.dataset, "get_batch"):
-            return self.dataset.get_batch(inner)
-        from .dataloader import default_collate
-        return default_collate([self.dataset[int(i)] for i in inner])
+    def __getattr__(self, name):
+        # `get_batch` only when the wrapped dataset is in memory (has one): a Subset of
+        # files must load sample by sample, in worker processes when asked.
+        if name == "get_batch" and hasattr(self.__dict__.get("dataset"), "get_batch"):
+            return self._get_batch
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _get_batch(self, indices):
+        return self.dataset.get_batch(self.indices[np.asarray(indices, dtype=np.int64)])
 
 
 def random_split(dataset, lengths, generator=None):
     """Split `dataset` into non-overlapping random `Subset`s of the given lengths.
 
-    `lengths` are ints summing to `len(dataset)` or floats summing to 1 (the remainder
-    of the rounding goes to the first parts round-robin, as PyTorch does).
-    `generator` is a NumPy Generator or an int seed; None draws from the global
-    generator that `tc.manual_seed` seeds.
+    As torch: `lengths` are counts summing to `len(dataset)`, or fractions summing to 1,
+    which become `floor(len * fraction)` each with the remainder handed out one by one
+    to the parts in order (round-robin). `generator` is a NumPy Generator or an int seed;
+    None draws from the global generator that `tc.manual_seed` seeds.
     """
-    from .dataloader import resolve_generator
+    from .sampler import resolve_generator
     total = len(dataset)
     lengths = list(lengths)
-    all_counts = all(isinstance(n, (int, np.integer)) for n in lengths)
-    if not all_counts and math.isclose(sum(lengths), 1.0):
+    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+        for frac in lengths:
+            if not 0 <= frac <= 1:
+                raise ValueError(f"random_split: fraction {frac} is not between 0 and 1")
         counts = [int(math.floor(total * frac)) for frac in lengths]
         for i in range(total - sum(counts)):
             counts[i % len(counts)] += 1
+        for i, n in enumerate(counts):
+            if n == 0:
+                warnings.warn(f"Length of split at index {i} is 0. This might result in an "
+                              "empty dataset.")
         lengths = counts
-    if sum(lengths) != total or any(n < 0 for n in lengths):
-        raise ValueError(f"random_split: lengths {lengths} must be non-negative and sum to "
-                         f"the dataset's length {total}")
-    order = resolve_generator(generator).permutation(total)
+    if any(n < 0 or int(n) != n for n in lengths) or sum(lengths) != total:
+        raise ValueError(f"random_split: lengths {lengths} must be non-negative integers that "
+                         f"sum to the dataset's length {total} (or fractions summing to 1)")
+    order = resolve_generator(generator, owner="random_split").permutation(total)
     parts, start = [], 0
     for n in lengths:
         parts.append(Subset(dataset, order[start:start + int(n)]))
         start += int(n)
     return parts
+
+
+class ConcatDataset(Dataset):
+    """The samples of several datasets one after the other, as torch's ConcatDataset.
+
+    `cumulative_sizes[k]` is the number of samples in the first k+1 datasets. When every
+    part has `get_batch`, so does the concatenation (one gather per part).
+    """
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self):
+        return self.cumulative_sizes[-1]
+
+    def _locate(self, index):
+        if index < 0:
+            if -index > len(self):
+                raise ValueError("ConcatDataset: absolute value of index should not exceed "
+                                 "dataset length")
+            index += len(self)
+        part = bisect.bisect_right(self.cumulative_sizes, index)
+        start = self.cumulative_sizes[part - 1] if part > 0 else 0
+        return part, index - start
+
+    def __getitem__(self, index):
+        part, inner = self._locate(int(index))
+        return self.datasets[part][inner]
+
+    def __getattr__(self, name):
+        if name == "get_batch" and all(hasattr(d, "get_batch") for d in self.__dict__.get(
+                "datasets", [None])):
+            return self._get_batch
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _get_batch(self, indices):
+        indices = np.asarray(indices, dtype=np.int64)
+        starts = np.concatenate([[0], self.cumulative_sizes[:-1]]).astype(np.int64)
+        parts = np.searchsorted(self.cumulative_sizes, indices, side="right")
+        pieces, positions = [], []
+        for k in np.unique(parts).tolist():
+            where = np.nonzero(parts == k)[0]
+            pieces.append(self.datasets[k].get_batch(indices[where] - starts[k]))
+            positions.append(where)
+        if len(pieces) == 1:
+            return pieces[0]
+        inverse = np.argsort(np.concatenate(positions), kind="stable")
+        fields = []
+        for column in zip(*pieces):
+            xp = xp_of(column[0].data)
+            joined = xp.concatenate([c.data for c in column])
+            fields.append(Tensor._wrap(joined[xp.asarray(inverse)], column[0].device_str))
+        return fields

@@ -1,6 +1,7 @@
 """tinygrad_cv.nn: modules, layers, losses, `functional` and `init`, torch.nn's names."""
 from . import functional, init, parallel, utils
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .attention import MultiheadAttention
 from .activation import (CELU, ELU, GELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish,
                          Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, SiLU, Softmax2d, Softmin,
                          Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
@@ -41,4 +42,5 @@ __all__ = [
     "Tanhshrink", "Threshold", "Hardshrink", "Softshrink", "GLU", "Softmin", "Softmax2d",
     "Dropout1d", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "KLDivLoss",
     "ParameterList", "ParameterDict", "Embedding", "CosineSimilarity", "PairwiseDistance",
+    "MultiheadAttention",
 ]

@@ -11,7 +11,7 @@ from ..ops import conv_transpose as _conv_t
 from ..ops import elementwise as _ew
 from ..ops import matmul as _mm
 from ..ops import pool as _pool
-from ..ops import movement as _mv
+from ..ops import arrange as _ar
 from ..ops import reduce as _red
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss,  # noqa: F401
                         nll_loss)
@@ -298,6 +298,22 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     return _embedding(input, weight, padding_idx)
 
 
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    from ..ops.grid_sample import grid_sample as _grid_sample
+    return _grid_sample(input, grid, mode, padding_mode, align_corners)
+
+
+def affine_grid(theta, size, align_corners=None):
+    from ..ops.grid_sample import affine_grid as _affine_grid
+    return _affine_grid(theta, size, align_corners)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False):
+    from .attention import scaled_dot_product_attention as _sdpa
+    return _sdpa(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+
+
 def one_hot(tensor, num_classes=-1):
     """int64 one-hot encoding along a new last dim (no gradient), as torch."""
     _require_tensor("one_hot", tensor)
@@ -319,17 +335,17 @@ def one_hot(tensor, num_classes=-1):
 
 def pixel_shuffle(input, upscale_factor):
     _require_tensor("pixel_shuffle", input)
-    return _mv.pixel_shuffle(input, upscale_factor)
+    return _ar.pixel_shuffle(input, upscale_factor)
 
 
 def pixel_unshuffle(input, downscale_factor):
     _require_tensor("pixel_unshuffle", input)
-    return _mv.pixel_unshuffle(input, downscale_factor)
+    return _ar.pixel_unshuffle(input, downscale_factor)
 
 
 def channel_shuffle(input, groups):
     _require_tensor("channel_shuffle", input)
-    return _mv.channel_shuffle(input, groups)
+    return _ar.channel_shuffle(input, groups)
 
 
 __all__ = [
@@ -342,7 +358,7 @@ __all__ = [
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
     "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div",
     "flatten", "pad", "normalize", "cosine_similarity", "pairwise_distance", "one_hot",
-    "embedding",
+    "embedding", "grid_sample", "affine_grid", "scaled_dot_product_attention",
     "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
     "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "dropout2d",
     "layer_norm", "group_norm", "instance_norm",

@@ -100,7 +100,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
 
 def parameters_to_vector(parameters):
     """All parameters flattened and concatenated into one 1-D tensor (differentiable)."""
-    from ..ops.movement import cat
+    from ..ops.arrange import cat
     parameters = _as_list(parameters, "parameters_to_vector")
     if not parameters:
         raise ValueError("parameters_to_vector: expected at least one parameter")

@@ -1,8 +1,10 @@
-"""`F.interpolate`: nearest, nearest-exact and (bi/tri)linear resizing, with backward.
+"""`F.interpolate`: nearest, nearest-exact, (bi/tri)linear and bicubic resizing, with
+backward.
 
 Every mode here is separable: resizing a (N, C, d1, ..., dk) input is one 1-D resize per
-spatial axis, each output position reading one source position (nearest) or a weighted
-pair of neighbours (linear). `axis_plan` computes, per axis, the source indices and
+spatial axis, each output position reading one source position (nearest), a weighted
+pair of neighbours (linear) or four (bicubic, torch's cubic kernel with A = -0.75 and
+edge-clamped taps). `axis_plan` computes, per axis, the source indices and
 weights exactly as torch's CPU kernels do, in the input's float type (float32 for
 float32 inputs, as torch's index arithmetic), including torch's special cases. The op
 applies the axes last to first (torch's kernel blends along W inside H); backward runs
@@ -20,7 +22,7 @@ from ..autograd import Function
 from ..backend import xp_of
 from ..tensor import Tensor
 
-LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
+LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
 NEAREST_MODES = ("nearest", "nearest-exact")
 
 
@@ -32,35 +34,63 @@ def _scale_value(t, scale, in_size, out_size):
 
 
 def axis_plan(in_size, out_size, mode, align_corners, scale, dtype):
-    """(idx0, idx1, w0, w1) host arrays of length out_size for one axis (idx1/w0/w1 None
-    for the nearest modes)."""
+    """The taps of one axis: a tuple of (source index, weight) host arrays of length
+    out_size (weight None for the nearest modes: one tap of weight 1)."""
     dst = np.arange(out_size)
     if mode == "nearest":
         if out_size == in_size:
-            return dst, None, None, None
+            return ((dst, None),)
         if out_size == 2 * in_size:
-            return dst >> 1, None, None, None
+            return ((dst >> 1, None),)
         s = _scale_value(np.float32, scale, in_size, out_size)
         src = np.floor(dst.astype(np.float32) * s).astype(np.int64)
-        return np.minimum(src, in_size - 1), None, None, None
+        return ((np.minimum(src, in_size - 1), None),)
     if mode == "nearest-exact":
         s = _scale_value(np.float32, scale, in_size, out_size)
         src = np.floor(((dst + 0.5) * np.float64(s)).astype(np.float32)).astype(np.int64)
-        return np.minimum(src, in_size - 1), None, None, None
+        return ((np.minimum(src, in_size - 1), None),)
     t = np.dtype(dtype).type
+    cubic = mode == "bicubic"
     if out_size == in_size:
-        return dst, dst, np.ones(out_size, dtype), np.zeros(out_size, dtype)
+        return ((dst, np.ones(out_size, dtype)),)
     if align_corners:
         ratio = t(in_size - 1) / t(out_size - 1) if out_size > 1 else t(0)
         real = ratio * dst.astype(dtype)
     else:
         ratio = _scale_value(t, scale, in_size, out_size)
         real = ratio * (dst.astype(dtype) + t(0.5)) - t(0.5)
-        real = np.where(real < 0, t(0), real)
+        if not cubic:
+            real = np.where(real < 0, t(0), real)
+    if cubic:
+        return _cubic_taps(real, in_size, t)
     idx0 = np.minimum(np.floor(real).astype(np.int64), in_size - 1)
     lam1 = np.clip(real - idx0.astype(dtype), t(0), t(1)).astype(dtype)
     idx1 = idx0 + (idx0 < in_size - 1)
-    return idx0, idx1, (t(1) - lam1).astype(dtype), lam1
+    return ((idx0, (t(1) - lam1).astype(dtype)), (idx1, lam1))
+
+
+CUBIC_A = -0.75
+"""torch's (and OpenCV's) cubic convolution coefficient."""
+
+
+def _cubic_taps(real, in_size, t):
+    """Four taps at floor(real) - 1 .. + 2 (clamped to the edge, as torch), weighted by
+    the cubic convolution kernel of the fractional part."""
+    base = np.floor(real)
+    frac = (real - base).astype(real.dtype)
+    a = t(CUBIC_A)
+
+    def near(x):      # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):       # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    one = t(1)
+    weights = (far(frac + one), near(frac), near(one - frac), far(one - frac + one))
+    base = base.astype(np.int64)
+    return tuple((np.clip(base - 1 + k, 0, in_size - 1), w.astype(real.dtype))
+                 for k, w in enumerate(weights))
 
 
 def _along(shape_len, axis, w):
@@ -68,16 +98,17 @@ def _along(shape_len, axis, w):
     return w.reshape((-1,) + (1,) * (shape_len - 1 - axis))
 
 
-def _resize_axis(xp, a, axis, plan):
-    idx0, idx1, w0, w1 = plan
-    first = xp.take(a, idx0, axis=axis)
-    if idx1 is None:
-        return first
-    first *= _along(a.ndim, axis, w0)
-    second = xp.take(a, idx1, axis=axis)
-    second *= _along(a.ndim, axis, w1)
-    first += second
-    return first
+def _resize_axis(xp, a, axis, taps):
+    out = None
+    for idx, w in taps:
+        part = xp.take(a, idx, axis=axis)
+        if w is not None:
+            part *= _along(a.ndim, axis, w)
+        if out is None:
+            out = part
+        else:
+            out += part
+    return out
 
 
 def _scatter_axis(xp, grad, axis, idx, weight, out):
@@ -106,14 +137,12 @@ cost grows with the input size, hence the bound. Non-finite values take the gath
 (0 * inf would spread NaN along a whole row of the GEMM)."""
 
 
-def dense_matrix(plan, in_size, dtype):
+def dense_matrix(taps, in_size, dtype):
     """The (out, in) matrix of one axis' resize."""
-    idx0, idx1, w0, w1 = plan
-    rows = np.arange(idx0.size)
-    mat = np.zeros((idx0.size, in_size), dtype)
-    np.add.at(mat, (rows, idx0), 1 if w0 is None else w0)
-    if idx1 is not None:
-        np.add.at(mat, (rows, idx1), w1)
+    rows = np.arange(taps[0][0].size)
+    mat = np.zeros((rows.size, in_size), dtype)
+    for idx, w in taps:
+        np.add.at(mat, (rows, idx), 1 if w is None else w)
     return mat
 
 
@@ -136,8 +165,8 @@ class Interpolate(Function):
     def forward(ctx, x, plans):
         xp = xp_of(x)
         ctx.host_plans = plans
-        ctx.plans = [tuple(None if v is None else xp.asarray(v) for v in plan)
-                     for plan in plans]
+        ctx.plans = [tuple((xp.asarray(idx), None if w is None else xp.asarray(w))
+                           for idx, w in taps) for taps in plans]
         ctx.matrices = {}
         out = x
         first_axis = x.ndim - len(plans)
@@ -163,12 +192,11 @@ class Interpolate(Function):
             if mat is not None and _dense_applies(xp, g, axis, None, shape[axis]):
                 g = _dense_axis(g, axis, np.ascontiguousarray(mat.T))
                 continue
-            idx0, idx1, w0, w1 = ctx.plans[k] if xp is not np else ctx.host_plans[k]
+            taps = ctx.plans[k] if xp is not np else ctx.host_plans[k]
             out_shape = g.shape[:axis] + (shape[axis],) + g.shape[axis + 1:]
             acc = xp.zeros(out_shape, dtype=g.dtype)
-            _scatter_axis(xp, g, axis, idx0, w0, acc)
-            if idx1 is not None:
-                _scatter_axis(xp, g, axis, idx1, w1, acc)
+            for idx, w in taps:
+                _scatter_axis(xp, g, axis, idx, w, acc)
             g = acc
         return g
 
@@ -188,7 +216,7 @@ def _per_axis(name, value, k, spatial):
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """torch.nn.functional.interpolate for modes nearest, nearest-exact, linear (3-D),
-    bilinear (4-D) and trilinear (5-D), with torch's size / scale_factor /
+    bilinear and bicubic (4-D) and trilinear (5-D), with torch's size / scale_factor /
     recompute_scale_factor / align_corners semantics."""
     op = "interpolate"
     if not isinstance(input, Tensor):
@@ -196,9 +224,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if not dtypes.is_floating(input.dtype):
         raise TypeError(f"{op}: expected a floating point input, got {input.dtype}")
     if mode not in NEAREST_MODES and mode not in LINEAR_MODES:
-        if mode in ("bicubic", "area"):
+        if mode == "area":
             raise NotImplementedError(f"{op}: mode={mode!r} is not supported by tinygrad_cv "
-                                      f"(nearest, nearest-exact, linear, bilinear, trilinear)")
+                                      f"(nearest, nearest-exact, linear, bilinear, bicubic, "
+                                      f"trilinear)")
         raise ValueError(f"{op}: unknown mode {mode!r}")
     if antialias:
         raise NotImplementedError(f"{op}: antialias=True is not supported by tinygrad_cv")

@@ -82,3 +82,78 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
         dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
         axes = tuple(sorted({normalize_dim(op, d, x.shape) for d in dims}))
     return VectorNorm.apply(x, ord=ord, axes=axes, keepdim=bool(keepdim))
+
+
+# ----------------------------------------------------------------------------- einsum
+
+def _einsum_parts(equation, n):
+    """(input subscripts, output subscripts) of an einsum equation, spaces removed and
+    the implicit output (letters seen once, sorted; a leading ... kept) made explicit."""
+    equation = equation.replace(" ", "")
+    if "->" in equation:
+        lhs, out = equation.split("->")
+    else:
+        lhs = equation
+        letters = lhs.replace(",", "").replace("...", "")
+        out = ("..." if "..." in lhs else "") + "".join(
+            sorted(c for c in set(letters) if letters.count(c) == 1))
+    ins = lhs.split(",")
+    if len(ins) != n:
+        raise ValueError(f"einsum(): the equation {equation!r} has {len(ins)} operands but "
+                         f"{n} tensors were given")
+    return ins, out
+
+
+class Einsum(Function):
+    """einsum forward by the array module; the gradient of operand i is the einsum of the
+    output gradient with the other operands into operand i's subscripts (letters only
+    operand i has are summed in forward, so their gradient is broadcast back)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, equation):
+        ctx.save_for_backward(*arrays)
+        ctx.equation = equation
+        return xp_of(arrays[0]).einsum(equation, *arrays)
+
+    @staticmethod
+    def backward(ctx, grad):
+        arrays = ctx.saved
+        xp = xp_of(grad)
+        ins, out = _einsum_parts(ctx.equation, len(arrays))
+        grads = []
+        for i, subs in enumerate(ins):
+            if not ctx.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            others = [s for j, s in enumerate(ins) if j != i]
+            seen = set(out.replace("...", "")) | set("".join(others).replace("...", ""))
+            letters = subs.replace("...", "")
+            if len(set(letters)) != len(letters):
+                raise NotImplementedError(f"einsum backward: repeated subscripts within one "
+                                          f"operand ({subs!r}) are not supported")
+            kept = "".join(c for c in subs if c in seen or c == ".")
+            spec = ",".join([out] + others) + "->" + kept
+            g = xp.einsum(spec, grad, *[a for j, a in enumerate(arrays) if j != i])
+            if kept != subs:           # letters summed only in this operand: broadcast back
+                shape = arrays[i].shape
+                offset = arrays[i].ndim - len(letters)
+                positions = [offset + letters.index(c) for c in letters if c not in seen]
+                for p in positions:
+                    g = xp.expand_dims(g, p)
+                g = xp.broadcast_to(g, shape)
+            grads.append(g)
+        return tuple(grads)
+
+
+def einsum(equation, *operands):
+    """torch.einsum(equation, *operands) (operands may also be given as one list)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands or not all(isinstance(t, Tensor) for t in operands):
+        raise TypeError("einsum(): expected Tensor operands")
+    _einsum_parts(equation, len(operands))
+    from .elementwise import cast
+    dtype = operands[0].dtype
+    for t in operands[1:]:
+        dtype = dtypes.promote_types(dtype, t.dtype)
+    return Einsum.apply(*[cast(t, dtype) for t in operands], equation=equation)

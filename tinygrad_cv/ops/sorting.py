@@ -101,7 +101,7 @@ def gather(x, dim, index):
         # torch reads only the leading index.shape block of the other dims
         block = tuple(slice(0, n) if d != axis else slice(None)
                       for d, n in enumerate(idx.shape))
-        from .movement import getitem
+        from .indexing import getitem
         x = getitem(x, block)
     return _take(x, idx, axis)
 

@@ -1,0 +1,169 @@
+"""DataLoader worker processes: order, seeding, errors, dead workers, no leaks.
+
+Few and small: each test starts real processes (forkserver), about a second each.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import tinygrad_cv as tc
+from tinygrad_cv.data import DataLoader, Dataset, TensorDataset, get_worker_info
+
+
+class Images(Dataset):
+    """Sample i: a 64x64x3 uint8 image filled with i (big enough for shared memory)."""
+
+    def __init__(self, n=30, fail_at=None, die_at=None, sleep_s=0.0):
+        self.n, self.fail_at, self.die_at, self.sleep_s = n, fail_at, die_at, sleep_s
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if i == self.fail_at:
+            raise KeyError(f"no sample {i}")
+        if i == self.die_at:
+            os._exit(3)
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        return np.full((64, 64, 3), i, np.uint8), i
+
+
+class Draws(Dataset):
+    """What a worker knows: its id and seed, and one draw of each generator."""
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        info = get_worker_info()
+        return (info.id, info.seed, float(np.random.rand()), random.random(),
+                float(tc.rand(1).item()), INIT_MARK.get("worker"))
+
+
+INIT_MARK = {}
+
+
+def mark_worker(worker_id):
+    INIT_MARK["worker"] = worker_id + 100
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_gone(pids, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.05)
+    return not any(alive(p) for p in pids)
+
+
+def shm_blocks():
+    """Python's shared memory blocks (named psm_*; other programs have their own)."""
+    if not os.path.isdir("/dev/shm"):
+        return set()
+    return {name for name in os.listdir("/dev/shm") if name.startswith("psm_")}
+
+
+def test_batches_in_order_through_shared_memory_and_no_leak_after_early_break():
+    before = shm_blocks()
+    loader = DataLoader(Images(30), batch_size=4, num_workers=2)
+    expected = [b[1].numpy().tolist() for b in DataLoader(Images(30), batch_size=4)]
+    batches = list(loader)
+    assert [b[1].numpy().tolist() for b in batches] == expected
+    for images, labels in batches:
+        assert images.shape[1:] == (64, 64, 3) and images.dtype == np.uint8
+        assert np.array_equal(images.numpy()[:, 0, 0, 0], labels.numpy())
+    it = iter(loader)
+    first = next(it)
+    pids = it.pool.pids
+    assert first[1].numpy().tolist() == [0, 1, 2, 3] and all(alive(p) for p in pids)
+    del it                                                    # breaking out of the loop
+    assert wait_gone(pids), "worker processes outlived the loop"
+    assert shm_blocks() - before == set(), "shared memory blocks were left behind"
+
+
+def test_worker_seeding_as_torch_and_reproducible_with_a_generator():
+    def run():
+        loader = DataLoader(Draws(), batch_size=2, num_workers=2, worker_init_fn=mark_worker,
+                            generator=np.random.default_rng(7))
+        return [tuple(zip(*(f.numpy().tolist() if hasattr(f, "numpy") else f
+                            for f in batch))) for batch in loader]
+    first, second = run(), run()
+    assert first == second
+    rows = [row for batch in first for row in batch]
+    ids = [r[0] for r in rows]
+    assert ids == [0, 0, 1, 1, 0, 0, 1, 1]                     # batches round-robin
+    seeds = {r[0]: r[1] for r in rows}
+    assert seeds[1] == seeds[0] + 1                            # base_seed + worker_id
+    assert {r[5] for r in rows if r[0] == 0} == {100} and {r[5] for r in rows if r[0] == 1} \
+        == {101}
+    for k in (2, 3, 4):                                        # numpy, random, tc: per worker
+        assert rows[0][k] != rows[2][k]
+
+
+def test_worker_exception_is_reraised_naming_the_sample_index():
+    loader = DataLoader(Images(12, fail_at=7), batch_size=3, num_workers=2)
+    got = []
+    with pytest.raises(KeyError, match="worker process 0 while loading sample index 7"):
+        for _, labels in loader:
+            got.append(labels.numpy().tolist())
+    assert got == [[0, 1, 2], [3, 4, 5]]                     # the batches before its batch
+
+
+def test_a_dead_worker_is_an_error_not_a_hang():
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="exited unexpectedly with exit code 3"):
+        list(DataLoader(Images(12, die_at=5), batch_size=2, num_workers=2))
+    assert time.monotonic() - start < 20
+
+
+def test_timeout_and_killed_worker():
+    loader = DataLoader(Images(4, sleep_s=1.5), batch_size=1, num_workers=1, timeout=0.3)
+    with pytest.raises(RuntimeError, match="timed out after 0.3 seconds"):
+        next(iter(loader))
+    it = iter(DataLoader(Images(40, sleep_s=0.05), batch_size=1, num_workers=2))
+    next(it)
+    os.kill(it.pool.pids[1], signal.SIGKILL)
+    with pytest.raises(RuntimeError, match="SIGKILL"):
+        for _ in it:
+            pass
+
+
+def test_persistent_workers_live_across_epochs_and_stop_with_the_loader():
+    loader = DataLoader(Images(8), batch_size=4, num_workers=2, persistent_workers=True)
+    assert len(list(loader)) == 2
+    pids = loader._pool.pids
+    assert len(list(loader)) == 2 and loader._pool.pids == pids and all(map(alive, pids))
+    del loader
+    assert wait_gone(pids)
+
+
+def test_in_memory_datasets_never_start_workers(monkeypatch):
+    import tinygrad_cv.data.dataloader as dataloader_module
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started for an in-memory dataset")
+    monkeypatch.setattr(dataloader_module, "WorkerPool", no_pool)
+    ds = TensorDataset(tc.Tensor(np.arange(10, dtype=np.int64)))
+    for batch_size in (4, None):
+        loader = DataLoader(ds, batch_size=batch_size, num_workers=2, shuffle=True, seed=0)
+        got = [b[0].numpy().tolist() for b in loader]
+        assert sorted(np.concatenate(got).tolist() if batch_size else got) == list(range(10))
+
+
+def test_unpicklable_collate_fn_is_a_clear_error():
+    loader = DataLoader(Images(4), batch_size=2, num_workers=1, collate_fn=lambda b: b)
+    with pytest.raises(TypeError, match="picklable"):
+        next(iter(loader))

@@ -1,0 +1,458 @@
+"""Worker processes for `DataLoader(num_workers > 0)`: the pool and each worker's loop.
+
+Each worker gets `(epoch, batch number, indices)` tasks on its own queue, loads the
+samples with `dataset[i]`, collates them, and sends the batch back. Arrays bigger than
+`INLINE_BYTES` travel through POSIX shared memory (`multiprocessing.shared_memory`): the
+worker copies the array into a new block and sends only its name, shape and dtype; the
+main process copies it out and unlinks the block. Small Python objects (labels, the
+names of blocks) go through a multiprocessing queue.
+
+Start method: "forkserver" where the platform has it (Linux, macOS), else "spawn".
+Not "fork": forking a process that runs threads (BLAS and Numba pools, tqdm's monitor,
+a user's threads) copies locks held by threads that do not exist in the child, which can
+deadlock it; forkserver forks workers from a clean single-threaded server process that
+has imported NumPy, Numba, Pillow and tinygrad_cv once, so starting a worker is cheap
+(the server ignores the caller's sys.path when it preloads, a CPython quirk, so it is
+started with this copy's folder first on PYTHONPATH, and each worker checks that it
+runs the caller's copy of tinygrad_cv). The cost, as with
+spawn: the dataset, `collate_fn` and `worker_init_fn` are pickled into the workers
+(they must be defined at module level, not lambdas; each new pool pickles the dataset
+again, so `persistent_workers=True` pays that once for a large one) and the main
+script needs an `if __name__ == "__main__":` guard. `multiprocessing_context="fork"`
+opts back in.
+
+Seeding, as torch: each iterator draws `base_seed` from the loader's generator; worker k
+seeds Python's `random` and `tc.manual_seed` with `base_seed + k`, and NumPy's legacy
+global generator with a state derived from (k, base_seed) (torch derives it with its
+own hash; the values differ). `get_worker_info()` tells a worker its id and seed.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import multiprocessing as mp
+import os
+import queue
+import random
+import signal
+import time
+import traceback
+from multiprocessing import shared_memory
+from typing import NamedTuple
+
+import numpy as np
+
+INLINE_BYTES = 1 << 15        # arrays up to 32 KiB are sent inline, bigger ones shared
+PRELOAD = ["numpy", "numba", "PIL.Image", "tinygrad_cv"]   # imported once by the forkserver
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+POLL_S = 0.5                  # how often a waiting main process checks its workers
+
+
+class WorkerInfo(NamedTuple):
+    """What `get_worker_info()` returns inside a worker (None in the main process)."""
+    id: int
+    num_workers: int
+    seed: int
+    dataset: object
+
+
+_worker_info = None
+
+
+def get_worker_info():
+    """This worker's `WorkerInfo`, or None when called in the main process."""
+    return _worker_info
+
+
+def default_start_method():
+    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+
+
+def resolve_context(context):
+    """A multiprocessing context from None (the default), a start method name or a context."""
+    if context is None:
+        context = default_start_method()
+    if isinstance(context, str):
+        if context not in mp.get_all_start_methods():
+            raise ValueError(f"DataLoader: multiprocessing_context {context!r} is not one of "
+                             f"this platform's start methods {mp.get_all_start_methods()}")
+        context = mp.get_context(context)
+        if context.get_start_method() == "forkserver":
+            context.set_forkserver_preload(PRELOAD)
+    if not hasattr(context, "Process"):
+        raise TypeError(f"DataLoader: multiprocessing_context must be a start method name or "
+                        f"a multiprocessing context, got {type(context).__name__}")
+    return context
+
+
+# ---------------------------------------------------------------------- moving arrays
+class SharedArray(NamedTuple):
+    """An array left in a shared-memory block by a worker."""
+    name: str
+    shape: tuple
+    dtype: str
+    as_tensor: bool
+
+
+class InlineArray(NamedTuple):
+    """A small array sent through the queue."""
+    array: np.ndarray
+    as_tensor: bool
+
+
+def _array_out(arr, as_tensor):
+    arr = np.ascontiguousarray(arr)
+    if arr.nbytes <= INLINE_BYTES:
+        return InlineArray(arr, as_tensor)
+    block = shared_memory.SharedMemory(create=True, size=arr.nbytes)
+    try:
+        np.ndarray(arr.shape, arr.dtype, buffer=block.buf)[...] = arr
+    except BaseException:
+        block.close()
+        block.unlink()
+        raise
+    block.close()
+    return SharedArray(block.name, arr.shape, arr.dtype.str, as_tensor)
+
+
+def pack(obj):
+    """`obj` with its arrays and CPU Tensors replaced by SharedArray / InlineArray."""
+    from ..tensor import Tensor
+    if isinstance(obj, Tensor):
+        if obj.device_str != "cpu":
+            raise RuntimeError(f"DataLoader worker: a {obj.device_str} tensor cannot be sent "
+                               "back from a worker process; move batches to the GPU in the "
+                               "main process")
+        return _array_out(obj.data, True)
+    if isinstance(obj, np.ndarray):
+        return _array_out(obj, False)
+    if isinstance(obj, dict):
+        return {k: pack(v) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(pack(v) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(pack(v) for v in obj)
+    return obj
+
+
+def unpack(obj):
+    """The inverse of `pack`, in the main process: copies out of and unlinks each block."""
+    from ..tensor import Tensor
+    if isinstance(obj, SharedArray):
+        block = shared_memory.SharedMemory(name=obj.name)
+        try:
+            arr = np.array(np.ndarray(obj.shape, np.dtype(obj.dtype), buffer=block.buf))
+        finally:
+            block.close()
+            block.unlink()
+        return Tensor._wrap(arr, "cpu") if obj.as_tensor else arr
+    if isinstance(obj, InlineArray):
+        return Tensor._wrap(obj.array, "cpu") if obj.as_tensor else obj.array
+    if isinstance(obj, dict):
+        return {k: unpack(v) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(unpack(v) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(unpack(v) for v in obj)
+    return obj
+
+
+def discard(obj):
+    """Free the shared blocks of a packed result nobody will read."""
+    try:
+        unpack(obj)
+    except Exception:   # noqa: BLE001  (best effort on a result being thrown away)
+        pass
+
+
+# ---------------------------------------------------------------------- errors
+class WorkerError(NamedTuple):
+    """An exception raised in a worker, sent as text (exceptions may not unpickle)."""
+    type_module: str
+    type_name: str
+    message: str
+    traceback: str
+    worker_id: int
+    where: str
+
+    def reraise(self):
+        text = (f"Caught {self.type_name} in DataLoader worker process {self.worker_id} "
+                f"{self.where}: {self.message}\nOriginal traceback:\n{self.traceback}")
+        try:
+            cls = getattr(importlib.import_module(self.type_module), self.type_name)
+            exc = cls(text)
+        except Exception:   # noqa: BLE001  (not constructible from one message)
+            exc = RuntimeError(text)
+        raise exc
+
+
+def _error(exc, worker_id, where):
+    return WorkerError(type(exc).__module__, type(exc).__qualname__, str(exc),
+                       traceback.format_exc(), worker_id, where)
+
+
+# ---------------------------------------------------------------------- the worker
+def _seed_worker(base_seed, worker_id):
+    from ..random import manual_seed
+    seed = base_seed + worker_id
+    random.seed(seed)
+    manual_seed(seed)
+    state = np.random.SeedSequence([worker_id, base_seed]).generate_state(4)
+    np.random.seed(state)
+    return seed
+
+
+def worker_loop(dataset, index_queue, result_queue, done_event, worker_id, num_workers,
+                base_seed, worker_init_fn, collate_fn, auto_collation, package_root):
+    """A worker's life: seed, run `worker_init_fn`, then load batches until told to stop
+    (a None task or `done_event`) or until the process that started it is gone."""
+    global _worker_info
+    signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the main process's
+    if PACKAGE_ROOT != package_root:
+        result_queue.put((None, None, _error(RuntimeError(
+            f"the worker runs tinygrad_cv from {PACKAGE_ROOT}, the main process from "
+            f"{package_root}; start the program so that both import the same copy"),
+            worker_id, "at start")))
+        return
+    parent = os.getppid()
+    try:
+        from ..threads import set_num_threads
+        set_num_threads(1)                             # workers share the cores
+    except Exception:   # noqa: BLE001  (threading is an optimisation only)
+        pass
+    seed = _seed_worker(base_seed, worker_id)
+    _worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
+    if worker_init_fn is not None:
+        try:
+            worker_init_fn(worker_id)
+        except Exception as exc:   # noqa: BLE001  (reported to the main process)
+            result_queue.put((None, None, _error(exc, worker_id, "in worker_init_fn")))
+            return
+    while not done_event.is_set():
+        try:
+            task = index_queue.get(timeout=POLL_S)
+        except queue.Empty:
+            if os.getppid() != parent:                 # orphaned: the main process died
+                return
+            continue
+        if task is None or done_event.is_set():
+            return
+        epoch, number, indices = task
+        result_queue.put((epoch, number, _load(dataset, indices, collate_fn,
+                                               auto_collation, worker_id)))
+
+
+def _load(dataset, indices, collate_fn, auto_collation, worker_id):
+    samples = []
+    for index in (indices if auto_collation else [indices]):
+        try:
+            samples.append(dataset[index])
+        except Exception as exc:   # noqa: BLE001  (reported to the main process)
+            return _error(exc, worker_id, f"while loading sample index {index}")
+    try:
+        batch = collate_fn(samples) if auto_collation else samples[0]
+        return pack(batch)
+    except Exception as exc:   # noqa: BLE001
+        return _error(exc, worker_id, f"while collating the batch of sample indices "
+                                      f"{list(indices)}")
+
+
+# ---------------------------------------------------------------------- the pool
+@contextlib.contextmanager
+def _package_on_pythonpath():
+    """PYTHONPATH with this copy's folder first while a process starts: the forkserver,
+    started with the first worker, then preloads the caller's tinygrad_cv (see the
+    module docstring). Restored afterwards."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = PACKAGE_ROOT + ("" if not before else os.pathsep + before)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
+class WorkerPool:
+    """`num_workers` processes with one task queue each and one shared result queue."""
+
+    def __init__(self, dataset, num_workers, context, base_seed, worker_init_fn,
+                 collate_fn, auto_collation):
+        self.context = resolve_context(context)
+        self.num_workers = num_workers
+        self.result_queue = self.context.Queue()
+        self.done_event = self.context.Event()
+        self.index_queues, self.workers = [], []
+        self.closed = False
+        try:
+            for worker_id in range(num_workers):
+                index_queue = self.context.Queue()
+                index_queue.cancel_join_thread()
+                process = self.context.Process(
+                    target=worker_loop, daemon=True,
+                    args=(dataset, index_queue, self.result_queue, self.done_event,
+                          worker_id, num_workers, base_seed, worker_init_fn, collate_fn,
+                          auto_collation, PACKAGE_ROOT))
+                self.index_queues.append(index_queue)
+                self.workers.append(process)
+                with _package_on_pythonpath():
+                    process.start()
+        except Exception as exc:
+            self.shutdown()
+            method = self.context.get_start_method()
+            if "pickle" in str(exc).lower() or "pickl" in type(exc).__name__.lower():
+                raise TypeError(
+                    f"DataLoader: with num_workers > 0, the dataset, collate_fn and "
+                    f"worker_init_fn are sent to worker processes started with "
+                    f"{method!r} and must be picklable (defined at module level, not "
+                    f"lambdas or local functions): {exc}") from exc
+            raise
+
+    @property
+    def pids(self):
+        return [w.pid for w in self.workers]
+
+    def send(self, worker_id, task):
+        self.index_queues[worker_id].put(task)
+
+    def receive(self, timeout):
+        """The next `(epoch, number, result)`; raises if a worker died or `timeout` passes."""
+        deadline = None if not timeout else time.monotonic() + timeout
+        while True:
+            wait = POLL_S if deadline is None else max(0.0, min(POLL_S,
+                                                              deadline - time.monotonic()))
+            try:
+                return self.result_queue.get(timeout=wait)
+            except queue.Empty:
+                pass
+            dead = [w for w in self.workers if not w.is_alive()]
+            if dead:
+                raise RuntimeError("DataLoader worker " + ", ".join(
+                    f"(pid {w.pid}) exited unexpectedly {_describe_exit(w.exitcode)}"
+                    for w in dead))
+            if deadline is not None and time.monotonic() >= deadline:
+                raise RuntimeError(f"DataLoader timed out after {timeout} seconds waiting "
+                                   "for a batch from its workers")
+
+    def shutdown(self):
+        """Stop every worker (terminating any that does not stop within a few seconds) and
+        free the shared blocks of results never read. Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        self.done_event.set()
+        for index_queue in self.index_queues:
+            try:
+                index_queue.put(None)
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + 5.0
+        for worker in self.workers:
+            while worker.is_alive() and time.monotonic() < deadline:
+                self._drain()
+                worker.join(timeout=0.05)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join(timeout=1.0)
+        self._drain()
+        for q in self.index_queues + [self.result_queue]:
+            q.close()
+        self.result_queue.join_thread()
+
+    def _drain(self):
+        while True:
+            try:
+                _, _, result = self.result_queue.get_nowait()
+            except (queue.Empty, OSError, ValueError, EOFError):
+                return
+            discard(result)
+
+
+def _describe_exit(code):
+    if code is None:
+        return "(still starting)"
+    if code < 0:
+        try:
+            return f"(killed by signal {signal.Signals(-code).name})"
+        except ValueError:
+            return f"(killed by signal {-code})"
+    return f"with exit code {code}"
+
+
+class MultiProcessIterator:
+    """One epoch over a pool: tasks sent ahead (`prefetch_factor` per worker), batches
+    returned in order. Shuts the pool down at the end or when dropped, unless the loader
+    keeps its workers (`persistent_workers`)."""
+
+    def __init__(self, pool, tasks, epoch, prefetch_factor, timeout, keep_pool):
+        self.pool = pool
+        self.tasks = iter(tasks)
+        self.epoch = epoch
+        self.timeout = timeout
+        self.keep_pool = keep_pool
+        self.sent = 0
+        self.next_number = 0
+        self.next_worker = 0
+        self.ready = {}
+        self.finished = False
+        for _ in range(prefetch_factor * pool.num_workers):
+            if not self._send_one():
+                break
+
+    def _send_one(self):
+        task = next(self.tasks, None)
+        if task is None:
+            return False
+        self.pool.send(self.next_worker, (self.epoch, self.sent, task))
+        self.next_worker = (self.next_worker + 1) % self.pool.num_workers
+        self.sent += 1
+        return True
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.finished:
+            raise StopIteration
+        try:
+            while self.next_number not in self.ready:
+                if self.next_number >= self.sent:
+                    self._finish()
+                    raise StopIteration
+                epoch, number, result = self.pool.receive(self.timeout)
+                if isinstance(result, WorkerError) and number is None:
+                    result.reraise()                    # worker_init_fn failed
+                if epoch != self.epoch:                 # left over from an earlier epoch
+                    discard(result)
+                    continue
+                self.ready[number] = result
+            result = self.ready.pop(self.next_number)
+            self.next_number += 1
+            if isinstance(result, WorkerError):
+                result.reraise()
+            batch = unpack(result)
+            self._send_one()
+            return batch
+        except BaseException:
+            self._finish(error=True)
+            raise
+
+    def _finish(self, error=False):
+        if self.finished:
+            return
+        self.finished = True
+        for result in self.ready.values():
+            discard(result)
+        self.ready.clear()
+        if error or not self.keep_pool:
+            self.pool.shutdown()
+
+    def close(self):
+        self._finish()
+
+    def __del__(self):
+        try:
+            self._finish()
+        except Exception:   # noqa: BLE001  (interpreter shutting down)
+            pass
