@@ -92,15 +92,23 @@ def worker_data():
     return x, y
 
 
-def worker_train(model, batches):
+def worker_train(model, sampler, batch_size, epochs=2):
+    """SGD on the worker data through `sampler`, `epochs` epochs (reshuffled each)."""
     import tinygrad_cv as tc
+    from tinygrad_cv.data import DataLoader
     from tinygrad_cv.nn import functional as F
 
     opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    for x, y in batches:
-        opt.zero_grad()
-        F.cross_entropy(model(tc.tensor(x)), tc.tensor(y)).backward()
-        opt.step()
+    loader = DataLoader(sampler.dataset, batch_size=batch_size, sampler=sampler)
+    steps = 0
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        for x, y in loader:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+            steps += 1
+    return steps
 
 
 def worker_weights(model, prefix):
@@ -129,6 +137,7 @@ def scenario_correctness(out_dir):
     import tinygrad_cv as tc
     import tinygrad_cv.distributed as dist
     from tinygrad_cv import nn
+    from tinygrad_cv.data import DistributedSampler, TensorDataset
     from tinygrad_cv.nn import functional as F
     from tinygrad_cv.nn.parallel import DistributedDataParallel as DDP
 
@@ -171,18 +180,21 @@ def scenario_correctness(out_dir):
     ddp = DDP(model, bucket_cap_mb=0.0005)          # ~500 bytes: several buckets
     facts["buckets"] = len(ddp.reducer.buckets)
     arrays["shift_after_wrap"] = model.shift.numpy().copy()
-    # rank r takes samples r, r+2, ... of each global batch, as DistributedSampler would
-    local = [(x[s * GLOBAL_BATCH:(s + 1) * GLOBAL_BATCH][rank::world],
-              y[s * GLOBAL_BATCH:(s + 1) * GLOBAL_BATCH][rank::world]) for s in range(STEPS)]
-    worker_train(ddp, local)
+    # Each rank its half of every shuffled global batch (DistributedSampler), against one
+    # process with the whole batch in the same order: both samplers shuffle with
+    # seed + epoch, rank r takes positions r, r + 2, ...
+    dataset = TensorDataset(tc.tensor(x[:STEPS * GLOBAL_BATCH // 2]),
+                            tc.tensor(y[:STEPS * GLOBAL_BATCH // 2]))
+    facts["ddp_steps"] = worker_train(ddp, DistributedSampler(dataset, shuffle=True, seed=1),
+                                      GLOBAL_BATCH // world)
     arrays.update(worker_weights(model, "ddp."))
     facts["state_dict_keys"] = list(ddp.state_dict())
     facts["stats"] = ddp.communication_stats()
     if rank == 0:
         reference = worker_model(seed=100)
-        worker_train(reference, [(x[s * GLOBAL_BATCH:(s + 1) * GLOBAL_BATCH],
-                                  y[s * GLOBAL_BATCH:(s + 1) * GLOBAL_BATCH])
-                                 for s in range(STEPS)])
+        facts["reference_steps"] = worker_train(
+            reference, DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True,
+                                          seed=1), GLOBAL_BATCH)
         arrays.update(worker_weights(reference, "ref."))
 
     # --- buffers broadcast at each (training) forward
@@ -376,6 +388,7 @@ def test_collectives_in_place_on_every_rank(correctness):
 
 @requires_mpi
 def test_two_ranks_of_16_train_the_weights_of_one_process_of_32(correctness):
+    """20 SGD steps: 2 epochs of 10 over 320 samples, DistributedSampler reshuffling."""
     ranks, facts = correctness
     assert facts[0]["buckets"] >= 3             # the tiny cap really made several buckets
     keys = [k for k in ranks[0].files if k.startswith("ddp.")]
@@ -389,6 +402,7 @@ def test_two_ranks_of_16_train_the_weights_of_one_process_of_32(correctness):
     reference_start = ranks[0]["ref.fc.weight"]
     assert not np.allclose(reference_start, 0)
     stats = facts[0]["stats"]
+    assert facts[0]["ddp_steps"] == facts[1]["ddp_steps"] == facts[0]["reference_steps"]
     assert stats["iterations"] == STEPS
     # allreduces started during backward, before the last gradient existed (overlap)
     assert stats["early_starts"] >= STEPS * (facts[0]["buckets"] - 1)
