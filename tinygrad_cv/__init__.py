@@ -35,6 +35,7 @@ from . import nn, optim                                      # noqa: E402  (need
 from . import data, datasets, models, transforms             # noqa: E402
 from . import amp, backends, jit, linalg, utils              # noqa: E402
 from .amp import autocast                                    # noqa: E402
+from . import onnx    # noqa: E402  (tc.onnx.export; the onnx package loads only when it runs)
 from .serialization import load, save                       # noqa: E402
 from .tensor_functions import (_assert, all, amax, amin, any, bmm, broadcast_to, ceil,  # noqa: E402
                                clamp_max, clamp_min, cos, expm1, floor, isfinite, isinf,

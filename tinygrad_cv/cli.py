@@ -1,9 +1,13 @@
-"""Command line: `python -m tinygrad_cv train | evaluate | predict` (also `tinygrad-cv`).
+"""Command line: `python -m tinygrad_cv train | evaluate | predict | export` (also
+`tinygrad-cv`).
 
     train     train a model on MNIST or Fashion-MNIST, optionally saving weights and an
               HTML report
     evaluate  a weights file -> test loss, accuracy and confusion matrix
-    predict   a weights file + image files -> the class and probabilities of each image
+    predict   a weights file (or, with --onnx, an exported model) + image files -> the
+              class and probabilities of each image
+    export    a weights file -> an ONNX model (with the weights' metadata), checked by
+              running it in onnxruntime
 
 A user's mistake (a missing or wrong file, an unknown device, weights of another
 dataset) is one line `error: ...` and exit status 2; Ctrl-C or SIGTERM during `train`
@@ -11,6 +15,8 @@ saves the best weights so far and exits with 130 or 143 (see tinygrad_cv/errors.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 import time
@@ -252,19 +258,78 @@ def cmd_evaluate(args):
     return 0
 
 
-def cmd_predict(args):
-    """Classify each image; an image that cannot be read (or is blank) is an `error:`
-    line of its own, the others are still classified, and the exit status is then 2."""
+def _weights_classifier(args):
+    """(source, WeightsInfo, classify) for a weights file: classify(batch) -> probs."""
     require_device(args.device)
     apply_threads(args)
     name, model, info = model_from_weights(args.weights, args.model, args.dataset)
+    model.to(args.device).eval()
+
+    def classify(batch):
+        from .tensor import Tensor
+        with no_grad():
+            return model(Tensor(batch, device=args.device)).softmax(dim=1).numpy()
+    return args.weights, info, classify
+
+
+def _onnx_classifier(args):
+    """(source, WeightsInfo, classify) for an exported model run by onnxruntime; its
+    classes and preprocessing come from the metadata `export` stored in it."""
+    from .onnx import runtime
+    path = args.onnx
+    if args.device != "cpu":
+        raise UserError(f"--onnx runs the model in onnxruntime on the CPU; --device "
+                        f"{args.device} does not apply")
+    if not os.path.isfile(path):
+        raise UserError(f"--onnx {path}: no such file")
+    try:
+        session = runtime.open_session(path)
+    except ImportError as exc:
+        raise UserError(str(exc)) from None
+    except Exception as exc:    # onnxruntime's own error types: a file it cannot load
+        raise UserError(f"--onnx {path}: onnxruntime cannot load it "
+                        f"({str(exc).splitlines()[0]})") from None
+    metadata = runtime.recorded_metadata(session)
+    if metadata:
+        info = _recorded_info(path, metadata)
+        for flag, given, recorded in (("--model", args.model, info.model),
+                                      ("--dataset", args.dataset, info.dataset)):
+            if given and given != recorded:
+                raise UserError(f"{path}: was exported from {recorded} weights, but {flag} "
+                                f"{given} was given")
+    else:
+        dataset = args.dataset or "mnist"
+        print(f"note: {path} has no tinygrad_cv metadata (not made by `export`): "
+              f"--dataset's ({dataset}) classes and normalisation are used", file=sys.stderr)
+        mean, std = DATASET_STATS[dataset]
+        info = WeightsInfo(args.model or "?", dataset, list(CLASS_NAMES[dataset]), mean, std,
+                           dict(PREPROCESS[dataset]), recorded=False)
+
+    def classify(batch):
+        logits = runtime.run(session, batch.astype(np.float32)).astype(np.float64)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return path, info, classify
+
+
+def cmd_predict(args):
+    """Classify each image; an image that cannot be read (or is blank) is an `error:`
+    line of its own, the others are still classified, and the exit status is then 2.
+    With --onnx the first positional argument is an image too (no weights file)."""
+    if args.onnx:
+        image_paths = [args.weights] + list(args.images)
+        source, info, classify = _onnx_classifier(args)
+    else:
+        if not args.images:
+            raise UserError("predict: no image files given (predict WEIGHTS IMAGE...)")
+        image_paths = list(args.images)
+        source, info, classify = _weights_classifier(args)
     channels, height, width = info.input_size
     if channels != 1 or height != width:
-        raise UserError(f"{args.weights}: predict reads images for square 1-channel models; "
+        raise UserError(f"{source}: predict reads images for square 1-channel models; "
                         f"this one takes {info.input_size}")
-    model.to(args.device).eval()
     paths, images, failed = [], [], 0
-    for path in args.images:
+    for path in image_paths:
         try:
             images.append(load_image(path, size=height, fit=int(info.preprocess.get("fit", 20)),
                                      center=info.preprocess.get("center", "mass")))
@@ -276,10 +341,7 @@ def cmd_predict(args):
         batch = np.stack(images)[:, None]
         mean = np.asarray(info.mean, dtype=np.float32).reshape(1, -1, 1, 1)
         std = np.asarray(info.std, dtype=np.float32).reshape(1, -1, 1, 1)
-        from .tensor import Tensor
-        with no_grad():
-            logits = model(Tensor((batch - mean) / std, device=args.device))
-            probs = logits.softmax(dim=1).numpy()
+        probs = classify(((batch - mean) / std).astype(np.float32))
         classes = info.classes
         for path, p in zip(paths, probs):
             top = int(p.argmax())
@@ -289,12 +351,79 @@ def cmd_predict(args):
     return 2 if failed else 0
 
 
+def batch_spec(text):
+    """--batch: "dynamic" (None) or a positive int."""
+    if text == "dynamic":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected 'dynamic' or a positive int, got {text!r}")
+    return n
+
+
+EXPORT_CHECK_TOLERANCE = 1e-4
+"""The largest difference (relative to the outputs' scale) export's onnxruntime check
+accepts; the tests hold exports to 1e-5."""
+
+
+def cmd_export(args):
+    """Write the weights' model as ONNX, then run it in onnxruntime (when installed) on a
+    random batch and compare with our forward."""
+    apply_threads(args)
+    _check_writable(args.output, "export: the output")
+    name, model, info = model_from_weights(args.weights, args.model, args.dataset)
+    metadata = serialization.load_metadata(args.weights) or weights_metadata(name, info.dataset)
+    from .onnx import ExportError, export, runtime
+    from .tensor import Tensor
+    batch = 2 if args.batch is None else args.batch
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch,) + tuple(info.input_size)).astype(np.float32)
+    dynamic = None if args.batch is not None else {"input": {0: "batch"},
+                                                   "output": {0: "batch"}}
+    try:
+        export(model, Tensor(x), args.output, input_names=["input"], output_names=["output"],
+               dynamic_axes=dynamic, opset_version=args.opset,
+               metadata={runtime.METADATA_KEY: json.dumps(metadata)})
+    except ImportError as exc:
+        raise UserError(str(exc)) from None
+    except (ExportError, ValueError) as exc:
+        raise UserError(f"{args.weights}: {exc}") from None
+    shape = ("batch" if args.batch is None else str(batch),) + tuple(map(str, info.input_size))
+    print(f"exported {name} ({args.weights}) to {args.output}: opset {args.opset}, input "
+          f"'input' of shape ({', '.join(shape)}) float32, output 'output'")
+    try:
+        session = runtime.open_session(args.output)
+    except ImportError:
+        print("note: onnxruntime is not installed, so the model was not run to check it",
+              file=sys.stderr)
+        return 0
+    check = rng.standard_normal((3 if args.batch is None else batch,)
+                                + tuple(info.input_size)).astype(np.float32)
+    model.eval()
+    with no_grad():
+        ours = model(Tensor(check)).numpy()
+    theirs = runtime.run(session, check)
+    scale = max(float(np.abs(ours).max()), 1e-3)
+    diff = float(np.abs(ours - theirs).max())
+    if diff > EXPORT_CHECK_TOLERANCE * scale:
+        print(f"error: onnxruntime's outputs differ from ours by up to {diff:.3g} (scale "
+              f"{scale:.3g}); please report this", file=sys.stderr)
+        return 1
+    print(f"checked in onnxruntime on a batch of {check.shape[0]}: the outputs match ours "
+          f"(max difference {diff:.2g}, scale {scale:.2g})")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser():
     parser = ArgumentParser(prog="python -m tinygrad_cv", description=__doc__)
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                help="train, evaluate or predict (each has its own --help)")
+                                help="train, evaluate, predict or export (each has its own "
+                                     "--help)")
 
     def common(p, dataset_default):
         if dataset_default:
@@ -363,9 +492,30 @@ def build_parser():
                                    "into a 20x20 box (Fashion-MNIST: 28x28) and centred by "
                                    "its centre of mass in 28x28.")
     weights_args(p)
-    p.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
+    p.add_argument("images", nargs="*", help="image files (any format Pillow reads)")
+    p.add_argument("--onnx", metavar="MODEL.onnx", default=None,
+                   help="run this exported model in onnxruntime instead (give no weights "
+                        "file then: every positional argument is an image)")
     common(p, None)
     p.set_defaults(func=cmd_predict)
+
+    x = sub.add_parser("export", help="write a weights file's model as ONNX",
+                       description="Write the model of a weights file as an ONNX model "
+                                   "(the weights' metadata included,\nfor predict --onnx), "
+                                   "then run it in onnxruntime, when installed, to check\n"
+                                   "its outputs against ours. Needs the optional extra "
+                                   "onnx.")
+    weights_args(x)
+    x.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
+    x.add_argument("--opset", type=positive_int, default=17,
+                   help="the ONNX opset version (13 to the installed onnx's newest)")
+    x.add_argument("--batch", type=batch_spec, default=None, metavar="dynamic|N",
+                   help="the batch size: 'dynamic' (any batch, the default) or a fixed N")
+    x.add_argument("--dataset", choices=sorted(DATASET_STATS), default=None,
+                   help="the dataset the weights are for (default: the recorded one; mnist "
+                        "for files without metadata)")
+    add_threads(x)
+    x.set_defaults(func=cmd_export)
     return parser
 
 

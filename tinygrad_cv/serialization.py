@@ -425,22 +425,38 @@ def _read_file(f, where):
         if hasattr(f, "read"):
             data = _read_bytes(f, where)
             header, metadata = _header_of_bytes(data, where)
+            _check_dtypes(header, where)
             arrays = dict(safetensors_numpy.load(data)) if _tensor_names(header) else {}
             return arrays, metadata
         path = os.fspath(f)
         with open(path, "rb") as fh:
             header, metadata = _header_of_file(fh, where)
+        _check_dtypes(header, where)
         with safetensors.safe_open(path, framework="numpy") as st:
             arrays = {key: st.get_tensor(key) for key in st.keys()}
         return arrays, metadata
     except safetensors.SafetensorError as exc:
         raise ValueError(f"load: {where} is not a valid safetensors file ({exc})") from None
     except TypeError as exc:   # a dtype NumPy lacks, such as bfloat16
+        if str(exc).startswith("load: "):      # _check_dtypes' own message
+            raise
         odd = [key for key in _tensor_names(header) if isinstance(header[key], dict)
                and header[key].get("dtype") not in _NUMPY_DTYPES]
         which = f"tensor '{odd[0]}'" if odd else "a tensor"
         raise TypeError(f"load: {which} in {where} has a dtype NumPy cannot hold ({exc}); "
                         f"convert it (e.g. to float32) before saving") from None
+
+
+def _check_dtypes(header, where):
+    """Refuse dtypes plain NumPy lacks (bfloat16, float8) before loading: with ml_dtypes
+    imported (onnx imports it) safetensors would hand them over as NumPy arrays that no
+    op here computes with, so the answer must not depend on what else was imported."""
+    odd = [key for key in _tensor_names(header) if isinstance(header[key], dict)
+           and header[key].get("dtype") not in _NUMPY_DTYPES]
+    if odd:
+        raise TypeError(f"load: tensor '{odd[0]}' in {where} has a dtype NumPy cannot hold "
+                        f"({header[odd[0]].get('dtype')}); convert it (e.g. to float32) "
+                        "before saving")
 
 
 def _tensor_names(header):
