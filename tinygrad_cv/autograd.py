@@ -260,9 +260,13 @@ def _topological_order(root):
             continue
         visited.add(id(node))
         stack.append((node, True))
-        for parent in getattr(node, "parents", ()):
-            if parent is not None and id(parent) not in visited:
-                stack.append((parent, False))
+        parents = [p for p in getattr(node, "parents", ()) if p is not None
+                   and id(p) not in visited]
+        # Leaves go on the stack first, so they are expanded last and come out right
+        # after their consumer: a leaf's .grad and post-hooks (DDP starts its bucket's
+        # allreduce there) happen while earlier layers' backward is still to run.
+        stack.extend((p, False) for p in parents if isinstance(p, AccumulateGrad))
+        stack.extend((p, False) for p in parents if not isinstance(p, AccumulateGrad))
     order.reverse()
     return order
 

@@ -1,5 +1,5 @@
 """tinygrad_cv.nn: modules, layers, losses, `functional` and `init`, torch.nn's names."""
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .attention import MultiheadAttention
 from .activation import (CELU, ELU, GELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish,
