@@ -170,7 +170,9 @@ def loop_reference(x, out_size, mode, align_corners, scales):
             s = np.float32(1.0 / scale) if scale else np.float32(in_size) / np.float32(out_n)
             return [(min(int(math.floor(np.float32((dst + 0.5) * float(s)))), in_size - 1),
                      1.0)]
-        if out_n == in_size:
+        # torch copies an unchanged axis, except bicubic with a scale_factor that does
+        # not give that size (the taps move: 0.8 * dst for scale 1.25 on a size-2 axis)
+        if out_n == in_size and (mode != "bicubic" or not scale or scale * in_size == out_n):
             return [(dst, 1.0)]
         if align_corners:
             ratio = t(in_size - 1) / t(out_n - 1) if out_n > 1 else t(0)
@@ -270,7 +272,12 @@ def _check_interpolate_geometry(h, w, mode, by_size, oh, ow, sh, sw, recompute, 
         outr = torch.nn.functional.interpolate(xr, **kwargs)
         np.testing.assert_allclose(out.numpy(), outr.detach().numpy(), rtol=tol, atol=tol)
         outr.backward(torch.tensor(u))
-        np.testing.assert_allclose(xt.grad.numpy(), xr.grad.numpy(), rtol=tol, atol=tol)
+        # torch's bicubic backward copies the gradient whenever no size changes, although
+        # its forward moved the taps by a given scale_factor: there it is not the adjoint
+        # of its own forward, and ours (checked against the loop adjoint above) is
+        copies = mode == "bicubic" and out_size == (h, w) and scales != (None, None)
+        if not copies:
+            np.testing.assert_allclose(xt.grad.numpy(), xr.grad.numpy(), rtol=tol, atol=tol)
 
 
 INTERP = [

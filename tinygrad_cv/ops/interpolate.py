@@ -51,7 +51,10 @@ def axis_plan(in_size, out_size, mode, align_corners, scale, dtype):
         return ((np.minimum(src, in_size - 1), None),)
     t = np.dtype(dtype).type
     cubic = mode == "bicubic"
-    if out_size == in_size:
+    # torch copies an axis whose size does not change, except for bicubic, where a given
+    # scale_factor still moves the taps (scale 1.25 on a size-2 axis reads 0.8 * dst)
+    natural = scale is None or scale <= 0 or scale * in_size == out_size
+    if out_size == in_size and (natural or not cubic):
         return ((dst, np.ones(out_size, dtype)),)
     if align_corners:
         ratio = t(in_size - 1) / t(out_size - 1) if out_size > 1 else t(0)
