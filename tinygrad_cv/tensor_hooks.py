@@ -61,9 +61,9 @@ class _LeafHookNode(Context):
 
 
 def run_hooks(hooks, grad, device):
-    from .tensor import Tensor
+    from .tensor import Tensor, wrap_array
     for hook in list(hooks.values()):
-        result = hook(Tensor._wrap(grad, device))
+        result = hook(wrap_array(grad, device))
         if result is not None:
             if tuple(result.shape) != tuple(grad.shape):
                 raise RuntimeError(f"hook returned a gradient of shape {tuple(result.shape)} "
@@ -126,7 +126,7 @@ def retain_grad(tensor):
     def keep(grad):
         t = ref()
         if t is not None:
-            from .tensor import Tensor
-            t.grad = Tensor._wrap(grad.copy(), t.device_str) if t.grad is None else \
-                Tensor._wrap(t.grad.data + grad, t.device_str)
+            from .tensor import Tensor, wrap_array
+            t.grad = wrap_array(grad.copy(), t.device_str) if t.grad is None else \
+                wrap_array(t.grad.data + grad, t.device_str)
     node.fn.retain = keep

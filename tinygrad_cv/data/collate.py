@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from ..backend import device_of_array, is_device_array, xp_of
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 
 
 def _stack_arrays(arrays):
@@ -35,18 +35,18 @@ def default_collate(samples):
         raise ValueError("default_collate: got an empty list of samples")
     first = samples[0]
     if isinstance(first, Tensor):
-        return Tensor._wrap(_stack_arrays(s.data for s in samples), first.device_str)
+        return wrap_array(_stack_arrays(s.data for s in samples), first.device_str)
     if is_device_array(first):
         stacked = _stack_arrays(samples)
-        return Tensor._wrap(stacked, device_of_array(stacked))
+        return wrap_array(stacked, device_of_array(stacked))
     if isinstance(first, np.generic):                  # NumPy scalars keep their dtype
-        return Tensor._wrap(np.array(samples), "cpu")
+        return wrap_array(np.array(samples), "cpu")
     if isinstance(first, (bool, np.bool_)):
-        return Tensor._wrap(np.array(samples, dtype=np.bool_), "cpu")
+        return wrap_array(np.array(samples, dtype=np.bool_), "cpu")
     if isinstance(first, numbers.Integral):
-        return Tensor._wrap(np.array(samples, dtype=np.int64), "cpu")
+        return wrap_array(np.array(samples, dtype=np.int64), "cpu")
     if isinstance(first, numbers.Real):
-        return Tensor._wrap(np.array(samples, dtype=np.float64), "cpu")
+        return wrap_array(np.array(samples, dtype=np.float64), "cpu")
     if isinstance(first, (str, bytes)):
         return samples                              # as torch: the sequence as given
     if isinstance(first, dict):

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from ..backend import array_module, xp_of
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 
 
 class Dataset:
@@ -52,13 +52,13 @@ class TensorDataset(Dataset):
         return self.tensors[0].shape[0]
 
     def __getitem__(self, index):
-        return tuple(Tensor._wrap(t.data[index], t.device_str) for t in self.tensors)
+        return tuple(wrap_array(t.data[index], t.device_str) for t in self.tensors)
 
     def get_batch(self, indices):
         batch = []
         for t in self.tensors:
             index = array_module(t.device_str).asarray(indices)
-            batch.append(Tensor._wrap(t.data[index], t.device_str))
+            batch.append(wrap_array(t.data[index], t.device_str))
         return batch
 
 
@@ -172,5 +172,5 @@ class ConcatDataset(Dataset):
         for column in zip(*pieces):
             xp = xp_of(column[0].data)
             joined = xp.concatenate([c.data for c in column])
-            fields.append(Tensor._wrap(joined[xp.asarray(inverse)], column[0].device_str))
+            fields.append(wrap_array(joined[xp.asarray(inverse)], column[0].device_str))
         return fields

@@ -137,7 +137,7 @@ def pack(obj):
 
 def unpack(obj):
     """The inverse of `pack`, in the main process: copies out of and unlinks each block."""
-    from ..tensor import Tensor
+    from ..tensor import Tensor, wrap_array
     if isinstance(obj, SharedArray):
         block = shared_memory.SharedMemory(name=obj.name)
         try:
@@ -145,9 +145,9 @@ def unpack(obj):
         finally:
             block.close()
             block.unlink()
-        return Tensor._wrap(arr, "cpu") if obj.as_tensor else arr
+        return wrap_array(arr, "cpu") if obj.as_tensor else arr
     if isinstance(obj, InlineArray):
-        return Tensor._wrap(obj.array, "cpu") if obj.as_tensor else obj.array
+        return wrap_array(obj.array, "cpu") if obj.as_tensor else obj.array
     if isinstance(obj, dict):
         return {k: unpack(v) for k, v in obj.items()}
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):

@@ -31,7 +31,7 @@ import numpy as np
 from ..backend import device_of_array
 from ..data.collate import default_collate
 from ..data.dataset import Dataset
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 from ..transforms import supports_batches
 from . import download
 from .mnist import DATA_ENV_VAR, DatasetNotFoundError, cache_dir
@@ -121,16 +121,16 @@ class CIFAR10(Dataset):
         indices = np.asarray(indices, dtype=np.int64)
         images = self.data[indices]
         if self.transform is None:
-            image_batch = Tensor._wrap(images, "cpu")
+            image_batch = wrap_array(images, "cpu")
         elif supports_batches(self.transform):
             image_batch = self.transform.apply_batch(images)
             if not isinstance(image_batch, Tensor):
-                image_batch = Tensor._wrap(image_batch, device_of_array(image_batch))
+                image_batch = wrap_array(image_batch, device_of_array(image_batch))
         else:
             image_batch = default_collate([self.transform(_pil_image(im)) for im in images])
         labels = self._labels[indices]
         if self.target_transform is None:
-            label_batch = Tensor._wrap(labels, "cpu")
+            label_batch = wrap_array(labels, "cpu")
         else:
             label_batch = default_collate([self.target_transform(int(y)) for y in labels])
         return [image_batch, label_batch]

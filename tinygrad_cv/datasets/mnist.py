@@ -30,7 +30,7 @@ import numpy as np
 from ..backend import device_of_array
 from ..data.dataloader import default_collate
 from ..data.dataset import Dataset
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 from ..transforms import supports_batches
 from . import download
 from .idx import parse_idx, read_idx_bytes
@@ -123,8 +123,8 @@ class MNIST(Dataset):
         self.images_path, self.labels_path = images_path, labels_path
         self._images = images                              # uint8 (N, 28, 28)
         self._labels = labels.astype(np.int64)             # int64 (N,)
-        self.data = Tensor._wrap(self._images, "cpu")
-        self.targets = Tensor._wrap(self._labels, "cpu")
+        self.data = wrap_array(self._images, "cpu")
+        self.targets = wrap_array(self._labels, "cpu")
 
     # ------------------------------------------------------------------ the Dataset protocol
     @property
@@ -152,16 +152,16 @@ class MNIST(Dataset):
         indices = np.asarray(indices, dtype=np.int64)
         images = self._images[indices]
         if self.transform is None:
-            image_batch = Tensor._wrap(images, "cpu")
+            image_batch = wrap_array(images, "cpu")
         elif supports_batches(self.transform):
             image_batch = self.transform.apply_batch(images)
             if not isinstance(image_batch, Tensor):
-                image_batch = Tensor._wrap(image_batch, device_of_array(image_batch))
+                image_batch = wrap_array(image_batch, device_of_array(image_batch))
         else:
             image_batch = default_collate([self.transform(_pil_image(im)) for im in images])
         labels = self._labels[indices]
         if self.target_transform is None:
-            label_batch = Tensor._wrap(labels, "cpu")
+            label_batch = wrap_array(labels, "cpu")
         else:
             label_batch = default_collate([self.target_transform(int(y)) for y in labels])
         return [image_batch, label_batch]

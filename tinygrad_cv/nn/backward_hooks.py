@@ -11,7 +11,7 @@ output; a hook may replace grad_input only for a module with one tensor input.
 from __future__ import annotations
 
 from ..autograd import Function, is_grad_enabled
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 
 
 class _HookState:
@@ -25,7 +25,7 @@ class _HookState:
         self.device = None
 
     def wrap(self, arr):
-        return None if arr is None else Tensor._wrap(arr, self.device)
+        return None if arr is None else wrap_array(arr, self.device)
 
     def run_hooks(self):
         grad_input = tuple(self.wrap(g) for g in self.grad_inputs)
@@ -55,7 +55,7 @@ class _OutputIdentity(Function):
     def backward(ctx, grad):
         state = ctx.state
         for hook in list(state.module.__dict__.get("_backward_pre_hooks", {}).values()):
-            result = hook(state.module, (Tensor._wrap(grad, state.device),))
+            result = hook(state.module, (wrap_array(grad, state.device),))
             if result is not None:
                 result = result[0] if isinstance(result, (tuple, list)) else result
                 grad = result.data

@@ -19,7 +19,7 @@ from ..ops.loss import (binary_cross_entropy, huber_loss, kl_div, l1_loss,  # no
                         smooth_l1_loss)
 from ..ops.normalization import batch_norm  # noqa: F401
 from ..ops.norms import group_norm, instance_norm, layer_norm  # noqa: F401
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 
 
 def _require_tensor(op, x):
@@ -330,7 +330,7 @@ def one_hot(tensor, num_classes=-1):
         raise RuntimeError(f"one_hot: Class values must be smaller than num_classes "
                            f"({num_classes}), got {int(labels.max())}.")
     out = (labels[..., None] == xp.arange(num_classes)).astype(xp.int64)
-    return Tensor._wrap(out, tensor.device_str)
+    return wrap_array(out, tensor.device_str)
 
 
 def pixel_shuffle(input, upscale_factor):

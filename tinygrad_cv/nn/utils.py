@@ -11,7 +11,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..backend import xp_of
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 
 
 def _as_list(parameters, op):
@@ -58,7 +58,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
                            f"`parameters` is non-finite, so it cannot be clipped. To disable "
                            f"this error and scale the gradients by the non-finite norm "
                            f"anyway, set `error_if_nonfinite=False`")
-    return Tensor._wrap(total, tensors[0].device_str)
+    return wrap_array(total, tensors[0].device_str)
 
 
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):

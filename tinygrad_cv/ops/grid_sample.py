@@ -16,7 +16,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd import Function
 from ..backend import xp_of
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 
 
 def _unnormalize(xp, coord, size, align_corners):
@@ -155,6 +155,6 @@ def affine_grid(theta, size, align_corners=None):
     xs, ys = line(w), line(h)
     base = xp.stack([xp.broadcast_to(xs[None, :], (h, w)), xp.broadcast_to(ys[:, None], (h, w)),
                      xp.ones((h, w), dtype=theta.dtype)], axis=-1).reshape(1, h * w, 3)
-    base_t = Tensor._wrap(xp.ascontiguousarray(xp.broadcast_to(base, (n, h * w, 3))),
+    base_t = wrap_array(xp.ascontiguousarray(xp.broadcast_to(base, (n, h * w, 3))),
                           theta.device_str)
     return (base_t @ theta.transpose(1, 2)).reshape(n, h, w, 2)

@@ -381,5 +381,5 @@ def amax(x, dim=None, keepdim=False, mode="max"):
     _check_nonempty(x, op)
     if not dtypes.is_floating(x.dtype):
         data = (x.data.max if mode == "max" else x.data.min)(axis=axes, keepdims=keepdim)
-        return Tensor._wrap(xp_of(x.data).asarray(data), x.device_str)
+        return wrap_array(xp_of(x.data).asarray(data), x.device_str)
     return AmaxDims.apply(x, axes=axes, keepdim=bool(keepdim), mode=mode)

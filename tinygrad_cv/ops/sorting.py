@@ -13,7 +13,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import xp_of
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 from .movement import normalize_dim
 
 SortResult = namedtuple("SortResult", ["values", "indices"])
@@ -44,7 +44,7 @@ class TakeAlong(Function):
 
 def _take(x, index, axis):
     if not x.requires_grad:
-        return Tensor._wrap(xp_of(x.data).take_along_axis(x.data, index, axis=axis),
+        return wrap_array(xp_of(x.data).take_along_axis(x.data, index, axis=axis),
                             x.device_str)
     return TakeAlong.apply(x, index=index, axis=axis)
 
@@ -63,9 +63,9 @@ def _order(xp, data, axis, descending):
 def sort(x, dim=-1, descending=False, stable=False):
     axis = normalize_dim("sort", dim, x.shape)
     if x.ndim == 0:
-        return SortResult(x, Tensor._wrap(xp_of(x.data).zeros((), np.int64), x.device_str))
+        return SortResult(x, wrap_array(xp_of(x.data).zeros((), np.int64), x.device_str))
     idx = _order(xp_of(x.data), x.data, axis, descending).astype(np.int64)
-    return SortResult(_take(x, idx, axis), Tensor._wrap(idx, x.device_str))
+    return SortResult(_take(x, idx, axis), wrap_array(idx, x.device_str))
 
 
 def argsort(x, dim=-1, descending=False, stable=False):
@@ -81,7 +81,7 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
     order = _order(xp_of(x.data), x.data, axis, largest)
     idx = xp_of(x.data).take(order, range(k), axis=axis).astype(np.int64) if x.ndim else \
         order.astype(np.int64)
-    return SortResult(_take(x, idx, axis), Tensor._wrap(idx, x.device_str))
+    return SortResult(_take(x, idx, axis), wrap_array(idx, x.device_str))
 
 
 def gather(x, dim, index):

@@ -24,12 +24,20 @@ def sgd_update(param, grad, momentum_buffer, lr, momentum, one_minus_dampening,
     `momentum != 0`. Replaces 3-4 NumPy passes and an lr * b temporary (a fresh
     parameter-sized array: page faults every step when glibc trims it)."""
     use_momentum = momentum != 0
-    if use_momentum and not (first_step or nesterov or maximize or weight_decay != 0):
-        # the common case as a branch-free loop LLVM can vectorise
-        for i in prange(param.size):
-            b = momentum * momentum_buffer[i] + one_minus_dampening * grad[i]
-            momentum_buffer[i] = b
-            param[i] = param[i] - lr * b
+    if use_momentum and not (first_step or nesterov or maximize):
+        # the common cases (with or without weight decay) as branch-free loops LLVM can
+        # vectorise
+        if weight_decay == 0:
+            for i in prange(param.size):
+                b = momentum * momentum_buffer[i] + one_minus_dampening * grad[i]
+                momentum_buffer[i] = b
+                param[i] = param[i] - lr * b
+        else:
+            for i in prange(param.size):
+                g = grad[i] + weight_decay * param[i]
+                b = momentum * momentum_buffer[i] + one_minus_dampening * g
+                momentum_buffer[i] = b
+                param[i] = param[i] - lr * b
         return
     for i in prange(param.size):
         g = grad[i]

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..backend import device_of_array, is_device_array, xp_of
 from ..random import generator_for
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 from . import array_ops as F
 
 
@@ -41,7 +41,7 @@ def is_pil(img):
 
 
 def _wrap(arr) -> Tensor:
-    return Tensor._wrap(arr, device_of_array(arr))
+    return wrap_array(arr, device_of_array(arr))
 
 
 class InterpolationMode(str, enum.Enum):
@@ -85,7 +85,7 @@ class Layout:
 
     def restore(self, chw):
         if self.kind == "tensor":
-            return Tensor._wrap(chw, self.device)
+            return wrap_array(chw, self.device)
         xp = xp_of(chw)
         hwc = xp.moveaxis(chw, -3, -1)
         if self.squeeze and hwc.shape[-1] == 1:

@@ -233,11 +233,11 @@ def to_grayscale(img, num_output_channels=1):
 
 def erase(img, i, j, h, w, v, inplace=False):
     """A tensor image with the box at (i, j) of size (h, w) set to `v`."""
-    from ..tensor import Tensor
+    from ..tensor import Tensor, wrap_array
     if not isinstance(img, Tensor):
         raise TypeError(f"erase: img should be a Tensor image, got {type(img).__name__}")
     value = getattr(v, "data", v)
     if inplace:
         img.data[..., i:i + h, j:j + w] = value
         return img
-    return Tensor._wrap(A.erase(img.data, i, j, h, w, value), img.device_str)
+    return wrap_array(A.erase(img.data, i, j, h, w, value), img.device_str)
