@@ -24,31 +24,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np                                                 # noqa: E402
 
 import tinygrad_cv as tc                                           # noqa: E402
-from tinygrad_cv import nn, optim                                  # noqa: E402
+from tinygrad_cv import optim                                      # noqa: E402
 from tinygrad_cv import transforms as T                            # noqa: E402
 from tinygrad_cv.datasets import ImageFolder                       # noqa: E402
+from tinygrad_cv.models import SmallCNN                            # noqa: E402
 from tinygrad_cv.nn import functional as F                         # noqa: E402
 from tinygrad_cv.utils.data import DataLoader, Subset             # noqa: E402
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-class SmallCNN(nn.Module):
-    """Three conv blocks (conv-BN-ReLU-pool), global average pooling, a linear head."""
-
-    def __init__(self, num_classes, width=32):
-        super().__init__()
-        layers, channels = [], 3
-        for out in (width, 2 * width, 4 * width):
-            layers += [nn.Conv2d(channels, out, 3, padding=1), nn.BatchNorm2d(out),
-                       nn.ReLU(), nn.MaxPool2d(2)]
-            channels = out
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Linear(channels, num_classes)
-
-    def forward(self, x):
-        return self.head(self.pool(self.features(x)).flatten(1))
 
 
 def make_datasets(root, image_size, val_fraction, seed):
@@ -153,10 +136,12 @@ def main(argv=None):
         print(f"epoch {epoch}: train loss {loss_sum / seen:.4f}, val accuracy "
               f"{100 * accuracy:.1f}% ({time.perf_counter() - start:.1f} s)")
     if args.save:
-        metadata = {"model": "SmallCNN", "model_args": {"num_classes": len(classes)},
-                    "classes": list(classes), "input_size": [3, args.image_size,
-                                                             args.image_size],
-                    "resize": args.image_size, "mean": list(MEAN), "std": list(STD)}
+        size = args.image_size       # the metadata `python -m tinygrad_cv predict` reads
+        metadata = {"model": "small_cnn", "dataset": "folder",
+                    "model_args": {"num_classes": len(classes), "in_channels": 3},
+                    "classes": list(classes), "input_size": [3, size, size], "resize": size,
+                    "normalize": {"mean": list(MEAN), "std": list(STD)},
+                    "val_fraction": args.val_fraction, "seed": args.seed}
         tc.save(model.state_dict(), args.save, metadata=metadata)
         print(f"saved {args.save}")
     return accuracy

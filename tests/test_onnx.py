@@ -110,7 +110,8 @@ def _extra_model_classes():
 MODEL_INPUTS = {"MLP": (1, 28, 28), "LeNet5": (1, 28, 28), "MnistCNN": (1, 28, 28),
                 "ResNet20": (3, 32, 32), "VGG11BN": (3, 32, 32), "MobileNetV2": (3, 32, 32)}
 BLOCKS = {"BasicBlock": ((16, 32, 2), (16, 8, 8)),
-          "InvertedResidual": ((16, 16, 6, 1), (16, 8, 8))}
+          "InvertedResidual": ((16, 16, 6, 1), (16, 8, 8)),
+          "SmallCNN": ((5,), (3, 16, 16))}
 
 
 def _all_models():

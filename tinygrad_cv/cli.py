@@ -30,13 +30,14 @@ from .autograd import no_grad
 from .cli_args import (ArgumentParser, add_device, add_threads, add_version, apply_threads,
                        non_negative_int, positive_float, positive_int, require_device)
 from .data import DataLoader, Subset
-from .datasets import MNIST, FashionMNIST
+from .datasets import MNIST, FashionMNIST, ImageFileError, image_folder_splits, pil_loader
 from .errors import UserError, run_main
 from .image_input import load_image
 from .random import manual_seed
 from .train import (CLASS_NAMES, DATASET_STATS, INPUT_SIZE, PREPROCESS, build_optimizer,
                     evaluate, fit, weights_metadata)
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 DEFAULT_LR = {"adadelta": 1.0, "sgd": 0.01, "adam": 1e-3, "adamw": 1e-3}
 
 __all__ = ["main", "build_parser", "load_image", "model_from_weights", "WeightsInfo"]
@@ -54,6 +55,32 @@ def load_dataset(name, train, data_dir=None, download=True, mean=None, std=None)
         return cls(root=data_dir, train=train, download=download, transform=transform)
     except ValueError as exc:   # IDXFormatError, ChecksumError: each names the file
         raise UserError(str(exc)) from None
+
+
+def folder_transforms(size, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """(training, validation) transforms of `train --dataset folder`: resize, then a random
+    crop and flip for training or a centre crop for validation, then normalise."""
+    train_tf = transforms.Compose([
+        transforms.Resize(size), transforms.RandomCrop(size, pad_if_needed=True),
+        transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+        transforms.Normalize(mean, std)])
+    val_tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size),
+                                 transforms.ToTensor(), transforms.Normalize(mean, std)])
+    return train_tf, val_tf
+
+
+def load_folder(data_dir, train_tf, val_tf, val_fraction, seed):
+    """(train, val, classes) of an image folder (`datasets.image_folder_splits`); a missing
+    folder, one with no class folders or too few images is a UserError."""
+    if not data_dir:
+        raise UserError("--dataset folder needs --data-dir PATH (a folder of class folders, "
+                        "or of train/ and val/)")
+    if not os.path.isdir(data_dir):
+        raise UserError(f"--data-dir {data_dir}: no such folder")
+    try:
+        return image_folder_splits(data_dir, train_tf, val_tf, val_fraction, seed)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc).splitlines()[0]) from None
 
 
 def load_datasets(name, data_dir=None, download=True):
@@ -74,6 +101,7 @@ class WeightsInfo:
     preprocess: dict
     input_size: tuple = INPUT_SIZE
     recorded: bool = True        # False: the file had no metadata
+    metadata: dict = None        # the file's whole metadata (folder weights: resize, seed...)
 
 
 def read_weights(path):
@@ -120,7 +148,7 @@ def _recorded_info(path, metadata):
     if not (isinstance(size, list) and len(size) == 3 and all(isinstance(v, int) for v in size)):
         raise UserError(f"{path}: its metadata has no valid input_size (got {size!r})")
     return WeightsInfo(model, dataset, [str(c) for c in classes], tuple(mean), tuple(std),
-                       dict(preprocess), tuple(size))
+                       dict(preprocess), tuple(size), metadata=dict(metadata))
 
 
 def _build_model(path, name, model_args, state):
@@ -163,7 +191,10 @@ def model_from_weights(path, model_name=None, dataset=None):
         return info.model, _build_model(path, info.model, model_args, state), info
 
     dataset = dataset or "mnist"
-    names = [model_name] if model_name else list(models.MODELS)
+    names = [model_name] if model_name else list(models.MNIST_MODELS)
+    if model_name and model_name not in models.MNIST_MODELS:
+        raise UserError(f"{path}: has no tinygrad_cv metadata, which {model_name} weights "
+                        "need (its number of classes and input); re-save them with train")
     errors = []
     for name in names:
         model = models.MODELS[name]()
@@ -203,26 +234,57 @@ def cmd_train(args):
     if args.save:
         _check_writable(args.save, "--save")
     manual_seed(args.seed)
-    train_set, test_set = load_datasets(args.dataset, args.data_dir)
+    classes = CLASS_NAMES.get(args.dataset)
+    if args.dataset == "folder":
+        model_name = args.model or "small_cnn"
+        if model_name in models.MNIST_MODELS:
+            raise UserError(f"--model {model_name} takes 1-channel 28x28 images (MNIST); "
+                            "for --dataset folder use --model small_cnn")
+        train_tf, val_tf = folder_transforms(args.image_size)
+        train_set, test_set, classes = load_folder(args.data_dir, train_tf, val_tf,
+                                                   args.val_fraction, args.seed)
+        model_args = {"num_classes": len(classes), "in_channels": 3}
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+        size = args.image_size
+        metadata = {"model": model_name, "model_args": model_args, "dataset": "folder",
+                    "classes": list(classes), "input_size": [3, size, size], "resize": size,
+                    "normalize": {"mean": list(mean), "std": list(std)},
+                    "preprocess": {"resize": size, "crop": "center"},
+                    "val_fraction": args.val_fraction, "seed": args.seed,
+                    "tinygrad_cv_version": weights_metadata("mlp", "mnist")[
+                        "tinygrad_cv_version"]}
+    else:
+        model_name = args.model or "mnist_cnn"
+        model_args = {"num_classes": 10, "in_channels": 1} if model_name == "small_cnn" else {}
+        train_set, test_set = load_datasets(args.dataset, args.data_dir)
+        mean, std = DATASET_STATS[args.dataset]
+        metadata = weights_metadata(model_name, args.dataset, model_args)
+    args.model = model_name
     if args.limit:
         train_set = Subset(train_set, np.arange(min(args.limit, len(train_set))))
         test_set = Subset(test_set, np.arange(min(args.limit, len(test_set))))
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed)
-    test_loader = DataLoader(test_set, batch_size=args.test_batch_size)
-    model = models.MODELS[args.model]().to(args.device)
+    if args.dataset == "folder":
+        workers = {"num_workers": args.workers, "persistent_workers": args.workers > 0}
+        train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                  seed=args.seed, **workers)
+        test_loader = DataLoader(test_set, batch_size=args.test_batch_size, **workers)
+    else:
+        train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                  seed=args.seed)
+        test_loader = DataLoader(test_set, batch_size=args.test_batch_size)
+    model = models.MODELS[args.model](**model_args).to(args.device)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     optimizer = build_optimizer(args.optimizer, model.parameters(), lr)
     from .optim.lr_scheduler import StepLR
     scheduler = StepLR(optimizer, step_size=1, gamma=args.gamma)
-    mean, std = DATASET_STATS[args.dataset]
-    metadata = weights_metadata(args.model, args.dataset)
     print(f"training {args.model} on {args.dataset} ({len(train_set)} train / {len(test_set)} "
           f"test images), {args.optimizer} lr={lr}, batch {args.batch_size}, {args.epochs} "
           f"epoch(s), device {args.device}", flush=True)
     start = time.perf_counter()
     history, last = fit(model, train_loader, test_loader, optimizer, args.epochs, scheduler,
                         args.device, progress=False if args.no_progress else None,
-                        mean=mean[0], std=std[0], print_fn=lambda line: print(line, flush=True),
+                        mean=mean[0], std=std[0], num_classes=len(classes),
+                        print_fn=lambda line: print(line, flush=True),
                         save_interrupted_to=args.save or f"{args.model}_interrupted.safetensors",
                         metadata=metadata)
     print(f"done in {time.perf_counter() - start:.1f} s: test accuracy "
@@ -234,7 +296,7 @@ def cmd_train(args):
         print(f"weights saved to {args.save}")
     if args.report:
         from .report import write_report
-        path = write_report(args.report, history, last, model, CLASS_NAMES[args.dataset],
+        path = write_report(args.report, history, last, model, list(classes),
                             title=f"{args.model} on {args.dataset}",
                             details={**{k: v for k, v in vars(args).items() if k != "func"},
                                      "lr": lr})
@@ -253,6 +315,8 @@ def cmd_evaluate(args):
     require_device(args.device)
     apply_threads(args)
     name, model, info = model_from_weights(args.weights, args.model, args.dataset)
+    if info.dataset == "folder":
+        return _evaluate_folder(args, name, model, info)
     if info.dataset not in DATASET_STATS:
         raise UserError(f"{args.weights}: holds weights for the dataset {info.dataset!r}; "
                         f"evaluate knows {', '.join(sorted(DATASET_STATS))}")
@@ -265,12 +329,46 @@ def cmd_evaluate(args):
     print(f"{name} on the {info.dataset} test set: loss {result.loss:.4f}, accuracy "
           f"{100 * result.accuracy:.2f}% ({int(np.trace(result.confusion))}/"
           f"{int(result.confusion.sum())})")
+    _print_confusion(result, classes)
+    return 0
+
+
+def _folder_val_transform(info):
+    """The validation transform recorded in folder weights' metadata."""
+    resize = info.metadata.get("resize")
+    if not isinstance(resize, int) or info.input_size[0] != 3:
+        raise UserError(f"folder weights: their metadata has no valid resize/input_size "
+                        f"(got {resize!r}, {list(info.input_size)}); re-save them")
+    return transforms.Compose([transforms.Resize(resize),
+                               transforms.CenterCrop(tuple(info.input_size[1:])),
+                               transforms.ToTensor(), transforms.Normalize(info.mean, info.std)])
+
+
+def _evaluate_folder(args, name, model, info):
+    """`evaluate` of folder weights: on the folder's validation split, split as in training
+    (the recorded val_fraction and seed)."""
+    fraction, seed = info.metadata.get("val_fraction", 0.2), info.metadata.get("seed", 0)
+    _, val_set, classes = load_folder(args.data_dir, None, _folder_val_transform(info),
+                                      fraction, seed)
+    if list(classes) != list(info.classes):
+        raise UserError(f"--data-dir {args.data_dir}: its classes {list(classes)} differ from "
+                        f"those the weights were trained on {info.classes}")
+    model.to(args.device)
+    result = evaluate(model, DataLoader(val_set, batch_size=args.batch_size), args.device,
+                      num_classes=len(classes), mean=info.mean[0], std=info.std[0])
+    print(f"{name} on the validation split of {args.data_dir}: loss {result.loss:.4f}, "
+          f"accuracy {100 * result.accuracy:.2f}% ({int(np.trace(result.confusion))}/"
+          f"{int(result.confusion.sum())})")
+    _print_confusion(result, info.classes)
+    return 0
+
+
+def _print_confusion(result, classes):
     print("confusion matrix (rows: true class, columns: predicted):")
     width = max(6, len(str(result.confusion.max())) + 1)
     print(" " * 12 + "".join(f"{c[:width - 1]:>{width}}" for c in classes))
     for label, row in zip(classes, result.confusion):
         print(f"{label[:11]:>11} " + "".join(f"{n:>{width}}" for n in row))
-    return 0
 
 
 def _weights_classifier(args):
@@ -339,6 +437,8 @@ def cmd_predict(args):
             raise UserError("predict: no image files given (predict WEIGHTS IMAGE...)")
         image_paths = list(args.images)
         source, info, classify = _weights_classifier(args)
+    if info.dataset == "folder":
+        return _predict_folder(image_paths, info, classify)
     channels, height, width = info.input_size
     if channels != 1 or height != width:
         raise UserError(f"{source}: predict reads images for square 1-channel models; "
@@ -356,14 +456,35 @@ def cmd_predict(args):
         batch = np.stack(images)[:, None]
         mean = np.asarray(info.mean, dtype=np.float32).reshape(1, -1, 1, 1)
         std = np.asarray(info.std, dtype=np.float32).reshape(1, -1, 1, 1)
-        probs = classify(((batch - mean) / std).astype(np.float32))
-        classes = info.classes
-        for path, p in zip(paths, probs):
-            top = int(p.argmax())
-            ranked = np.argsort(p)[::-1][:3]
-            others = ", ".join(f"{classes[k]} {100 * p[k]:.1f}%" for k in ranked)
-            print(f"{path}: {classes[top]} ({100 * p[top]:.1f}%)  [{others}]")
+        _print_predictions(paths, classify(((batch - mean) / std).astype(np.float32)),
+                           info.classes)
     return 2 if failed else 0
+
+
+def _predict_folder(image_paths, info, classify):
+    """`predict` of folder weights: each image through the recorded validation transform."""
+    transform = _folder_val_transform(info)
+    paths, images, failed = [], [], 0
+    for path in image_paths:
+        try:
+            images.append(transform(pil_loader(path)).numpy())
+            paths.append(path)
+        except (ImageFileError, FileNotFoundError, IsADirectoryError) as exc:
+            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            print(f"error: {message}", file=sys.stderr)
+            failed += 1
+    if images:
+        _print_predictions(paths, classify(np.stack(images).astype(np.float32)), info.classes)
+    return 2 if failed else 0
+
+
+def _print_predictions(paths, probs, classes):
+    """One line per image: the top class and the top three probabilities."""
+    for path, p in zip(paths, probs):
+        top = int(p.argmax())
+        ranked = np.argsort(p)[::-1][:3]
+        others = ", ".join(f"{classes[k]} {100 * p[k]:.1f}%" for k in ranked)
+        print(f"{path}: {classes[top]} ({100 * p[top]:.1f}%)  [{others}]")
 
 
 def batch_spec(text):
@@ -442,16 +563,20 @@ def build_parser():
 
     def common(p, dataset_default):
         if dataset_default:
-            p.add_argument("--dataset", choices=sorted(DATASET_STATS), default=dataset_default,
-                           help="the dataset to train on")
+            p.add_argument("--dataset", choices=sorted(DATASET_STATS) + ["folder"],
+                           default=dataset_default,
+                           help="the dataset to train on (folder: your own images in "
+                                "--data-dir, one folder per class)")
         else:
-            p.add_argument("--dataset", choices=sorted(DATASET_STATS), default=None,
+            p.add_argument("--dataset", choices=sorted(DATASET_STATS) + ["folder"], default=None,
                            help="the dataset the weights are for (default: the one recorded "
                                 "in the weights file; mnist for files without metadata); "
                                 "a different one than recorded is an error")
         p.add_argument("--data-dir", default=None,
                        help="folder with the IDX .gz files (default: $TINYGRAD_CV_DATA, "
-                            "then ~/.cache/tinygrad_cv, downloading if missing)")
+                            "then ~/.cache/tinygrad_cv, downloading if missing); for "
+                            "--dataset folder: the folder of class folders, or of train/ "
+                            "and val/")
         add_device(p)
         add_threads(p)
 
@@ -467,8 +592,16 @@ def build_parser():
                                    "so far (to --save, else\n<model>_interrupted.safetensors) "
                                    "and exits with status 130 or 143.")
     common(t, "mnist")
-    t.add_argument("--model", choices=sorted(models.MODELS), default="mnist_cnn",
-                   help="the network to train")
+    t.add_argument("--model", choices=sorted(models.MODELS), default=None,
+                   help="the network to train (default: mnist_cnn; small_cnn for --dataset "
+                        "folder)")
+    t.add_argument("--image-size", type=positive_int, default=64,
+                   help="--dataset folder: images are resized and cropped to this size")
+    t.add_argument("--val-fraction", type=positive_float, default=0.2,
+                   help="--dataset folder without train/ and val/: the share of images held "
+                        "out for validation (seeded by --seed)")
+    t.add_argument("--workers", type=non_negative_int, default=2,
+                   help="--dataset folder: worker processes decoding images (0: this one)")
     t.add_argument("--epochs", type=positive_int, default=1, help="passes over the training set")
     t.add_argument("--batch-size", type=positive_int, default=64, help="training batch size")
     t.add_argument("--test-batch-size", type=positive_int, default=1000,
