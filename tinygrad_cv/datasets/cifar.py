@@ -28,12 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backend import device_of_array
-from ..data.collate import default_collate
-from ..data.dataset import Dataset
-from ..tensor import Tensor, wrap_array
-from ..transforms import supports_batches
 from . import download
+from .in_memory import InMemoryImageDataset
 from .mnist import DATA_ENV_VAR, DatasetNotFoundError, cache_dir
 
 PIXELS = 3 * 32 * 32
@@ -43,12 +39,7 @@ class CIFARFormatError(ValueError):
     """A file that is not in the CIFAR binary layout."""
 
 
-def _pil_image(array):
-    from PIL import Image
-    return Image.fromarray(array)
-
-
-class CIFAR10(Dataset):
+class CIFAR10(InMemoryImageDataset):
     """CIFAR-10, as `torchvision.datasets.CIFAR10` but read from the binary distribution.
 
     `ds[i]` is `(image, label)`: a 32x32 RGB PIL image passed through `transform`, an int
@@ -88,52 +79,13 @@ class CIFAR10(Dataset):
             extra.append(more)
         self.source = source
         self.data = np.concatenate(images)                     # uint8 (N, 32, 32, 3)
+        self._images = self.data                               # the same array
         self._labels = np.concatenate(labels).astype(np.int64)
         self.targets = self._labels.tolist()
         self._set_extra(np.concatenate(extra) if extra[0] is not None else None)
 
     def _set_extra(self, extra):
         pass
-
-    @property
-    def split(self):
-        return "train" if self.train else "test"
-
-    @property
-    def class_to_idx(self):
-        return {name: i for i, name in enumerate(self.classes)}
-
-    # ------------------------------------------------------------------ the Dataset protocol
-    def __len__(self):
-        return len(self._labels)
-
-    def __getitem__(self, index):
-        image = _pil_image(self.data[index])
-        label = int(self._labels[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
-
-    def get_batch(self, indices):
-        """`[images, labels]` for `indices`, one fancy index each (see the class doc)."""
-        indices = np.asarray(indices, dtype=np.int64)
-        images = self.data[indices]
-        if self.transform is None:
-            image_batch = wrap_array(images, "cpu")
-        elif supports_batches(self.transform):
-            image_batch = self.transform.apply_batch(images)
-            if not isinstance(image_batch, Tensor):
-                image_batch = wrap_array(image_batch, device_of_array(image_batch))
-        else:
-            image_batch = default_collate([self.transform(_pil_image(im)) for im in images])
-        labels = self._labels[indices]
-        if self.target_transform is None:
-            label_batch = wrap_array(labels, "cpu")
-        else:
-            label_batch = default_collate([self.target_transform(int(y)) for y in labels])
-        return [image_batch, label_batch]
 
     def __repr__(self):
         lines = [f"Dataset {type(self).__name__}", f"    Number of datapoints: {len(self)}",

@@ -27,12 +27,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import device_of_array
-from ..data.dataloader import default_collate
-from ..data.dataset import Dataset
-from ..tensor import Tensor, wrap_array
-from ..transforms import supports_batches
+from ..tensor import wrap_array
 from . import download
+from .in_memory import InMemoryImageDataset
 from .idx import parse_idx, read_idx_bytes
 
 DATA_ENV_VAR = "TINYGRAD_CV_DATA"
@@ -64,16 +61,7 @@ def _find_file(folder: Path, name: str):
     return None
 
 
-def _pil_image(array):
-    """A grayscale PIL image of a uint8 HxW array (the array itself without Pillow)."""
-    try:
-        from PIL import Image
-    except ImportError:
-        return array
-    return Image.fromarray(array)
-
-
-class MNIST(Dataset):
+class MNIST(InMemoryImageDataset):
     """The MNIST handwritten digits, as `torchvision.datasets.MNIST`.
 
     `ds[i]` is `(image, label)`: the image is a 28x28 grayscale PIL image (a uint8 NumPy
@@ -125,46 +113,6 @@ class MNIST(Dataset):
         self._labels = labels.astype(np.int64)             # int64 (N,)
         self.data = wrap_array(self._images, "cpu")
         self.targets = wrap_array(self._labels, "cpu")
-
-    # ------------------------------------------------------------------ the Dataset protocol
-    @property
-    def split(self) -> str:
-        return "train" if self.train else "test"
-
-    @property
-    def class_to_idx(self):
-        return {name: i for i, name in enumerate(self.classes)}
-
-    def __len__(self):
-        return len(self._labels)
-
-    def __getitem__(self, index):
-        image = _pil_image(self._images[index])
-        label = int(self._labels[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
-
-    def get_batch(self, indices):
-        """`[images, labels]` for `indices` with one fancy index each (see the class doc)."""
-        indices = np.asarray(indices, dtype=np.int64)
-        images = self._images[indices]
-        if self.transform is None:
-            image_batch = wrap_array(images, "cpu")
-        elif supports_batches(self.transform):
-            image_batch = self.transform.apply_batch(images)
-            if not isinstance(image_batch, Tensor):
-                image_batch = wrap_array(image_batch, device_of_array(image_batch))
-        else:
-            image_batch = default_collate([self.transform(_pil_image(im)) for im in images])
-        labels = self._labels[indices]
-        if self.target_transform is None:
-            label_batch = wrap_array(labels, "cpu")
-        else:
-            label_batch = default_collate([self.target_transform(int(y)) for y in labels])
-        return [image_batch, label_batch]
 
     def __repr__(self):
         lines = [f"Dataset {type(self).__name__}",
