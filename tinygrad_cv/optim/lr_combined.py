@@ -9,7 +9,24 @@ from .lr_scheduler import LRScheduler
 from .optimizer import Optimizer
 
 
-class SequentialLR(LRScheduler):
+class _OfSchedulers(LRScheduler):
+    """A scheduler driving `self._schedulers`: its state holds theirs, as torch's."""
+
+    def state_dict(self):
+        state = {key: value for key, value in self.__dict__.items()
+                 if key not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        inner = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for sched, saved in zip(self._schedulers, inner):
+            sched.load_state_dict(saved)
+
+
+class SequentialLR(_OfSchedulers):
     """Run `schedulers[0]` until `milestones[0]`, then `schedulers[1]` (restarted from its
     epoch 0), and so on; as torch.optim.lr_scheduler.SequentialLR."""
 
@@ -63,19 +80,6 @@ class SequentialLR(LRScheduler):
         else:
             sched.step()
         self._last_lr = sched.get_last_lr()
-
-    def state_dict(self):
-        state = {key: value for key, value in self.__dict__.items()
-                 if key not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict):
-        state = dict(state_dict)
-        inner = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for sched, saved in zip(self._schedulers, inner):
-            sched.load_state_dict(saved)
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -178,7 +182,7 @@ class ReduceLROnPlateau(LRScheduler):
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)
 
 
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_OfSchedulers):
     """Step several schedulers of one optimizer together, each acting on the lr the one
     before it left (their effects compose)."""
 
@@ -209,15 +213,3 @@ class ChainedScheduler(LRScheduler):
             sched.step()
         self._last_lr = self._current_lrs()
 
-    def state_dict(self):
-        state = {key: value for key, value in self.__dict__.items()
-                 if key not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict):
-        state = dict(state_dict)
-        inner = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for sched, saved in zip(self._schedulers, inner):
-            sched.load_state_dict(saved)
