@@ -16,32 +16,9 @@ from .backend import (array_module, canonical_device, device_of_array,
                       is_device_array, to_numpy, transfer)
 from .backend import device as Device
 from .random import generator_for
+from .tensor_format import array_from_data, check_assigned_grad, tensor_repr
 
 ReductionResult = namedtuple("ReductionResult", ["values", "indices"])
-
-
-def _array_from_data(data, dtype):
-    """A NumPy/CuPy array from user data, with PyTorch's dtype defaults."""
-    if isinstance(data, Tensor):
-        arr = data.data.copy()
-    elif is_device_array(data):
-        arr = data.copy()
-    else:
-        try:
-            arr = np.array(data)
-        except ValueError as exc:
-            raise ValueError(f"Tensor: cannot build a tensor from a ragged nested sequence "
-                             f"(sub-sequences of different lengths): {exc}") from None
-        if arr.dtype == object:
-            raise TypeError(f"Tensor: cannot build a tensor from data of type "
-                            f"{type(data).__name__} (elements must be numbers)")
-    if dtype is not None:
-        return arr.astype(dtype, copy=False)
-    if arr.dtype == np.float64 and not isinstance(data, Tensor):
-        return arr.astype(dtypes.default_float)   # the API's float32 default
-    if arr.dtype.kind in "US":
-        raise TypeError(f"Tensor: cannot build a tensor from strings ({arr.dtype})")
-    return arr
 
 
 def wrap_array(arr, device: str, grad_fn=None) -> "Tensor":
@@ -60,25 +37,6 @@ def wrap_array(arr, device: str, grad_fn=None) -> "Tensor":
     return t
 
 
-def _check_gradient(tensor, grad):
-    if not isinstance(grad, Tensor):
-        raise TypeError(f"grad: assigned grad expected to be a Tensor or None but got grad "
-                        f"of type {type(grad).__name__}")
-    if grad.data.shape != tensor.data.shape:
-        raise RuntimeError(f"grad: attempting to assign a gradient of shape "
-                           f"{tuple(grad.data.shape)} to a tensor of shape "
-                           f"{tuple(tensor.data.shape)}; the gradient and the tensor must "
-                           f"have the same shape")
-    if grad.data.dtype != tensor.data.dtype:
-        raise RuntimeError(f"grad: attempting to assign a gradient of dtype {grad.data.dtype} "
-                           f"to a tensor of dtype {tensor.data.dtype}; the gradient and the "
-                           f"tensor must have the same dtype")
-    if grad.device_str != tensor.device_str:
-        raise RuntimeError(f"grad: attempting to assign a gradient on {grad.device_str} to a "
-                           f"tensor on {tensor.device_str}; the gradient and the tensor must "
-                           f"be on the same device")
-
-
 class Tensor:
     """An n-dimensional array with reverse-mode autograd, on "cpu" (NumPy) or "cuda" (CuPy)."""
 
@@ -88,7 +46,10 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         dtype = dtypes.to_dtype(dtype)
-        arr = _array_from_data(data, dtype)
+        if isinstance(data, Tensor):
+            arr = data.data.copy() if dtype is None else data.data.astype(dtype)
+        else:
+            arr = array_from_data(data, dtype)
         dev = canonical_device(device) if device is not None else device_of_array(arr)
         self.data = transfer(arr, dev)
         self.device_str = dev
@@ -124,7 +85,10 @@ class Tensor:
         # As torch: a gradient must be None or a Tensor of this tensor's shape, dtype and
         # device, so an optimizer never reads one past its end or broadcasts it.
         if value is not None:
-            _check_gradient(self, value)
+            if not isinstance(value, Tensor):
+                raise TypeError(f"grad: assigned grad expected to be a Tensor or None but got "
+                                f"grad of type {type(value).__name__}")
+            check_assigned_grad(self, value)
         self._grad = value
 
     @property
@@ -189,8 +153,7 @@ class Tensor:
                                f"converted to a Python scalar (shape {self.shape})")
         return to_numpy(self.data).reshape(()).item()
 
-    def tolist(self):
-        return to_numpy(self.data).tolist()
+    def tolist(self): return to_numpy(self.data).tolist()
 
     def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
         """`to(device)`, `to(dtype)`, `to(device, dtype)`: a differentiable move/cast."""
@@ -208,8 +171,7 @@ class Tensor:
             out = _mv.to_device(out, canonical_device(device))
         return out.clone() if copy and out is self else out
 
-    def cpu(self):
-        return self.to("cpu")
+    def cpu(self): return self.to("cpu")
 
     def cuda(self, device=None):
         return self.to("cuda" if device is None else
@@ -220,33 +182,20 @@ class Tensor:
 
     type = astype
 
-    def float(self):
-        return self.astype(dtypes.float32)
-
-    def double(self):
-        return self.astype(dtypes.float64)
-
-    def half(self):
-        return self.astype(dtypes.float16)
-
-    def long(self):
-        return self.astype(dtypes.int64)
-
-    def int(self):
-        return self.astype(dtypes.int32)
-
-    def bool(self):
-        return self.astype(dtypes.bool_)
+    def float(self): return self.astype(dtypes.float32)
+    def double(self): return self.astype(dtypes.float64)
+    def half(self): return self.astype(dtypes.float16)
+    def long(self): return self.astype(dtypes.int64)
+    def int(self): return self.astype(dtypes.int32)
+    def bool(self): return self.astype(dtypes.bool_)
 
     def detach(self):
         """A new tensor sharing storage, cut from the graph."""
         return wrap_array(self.data, self.device_str)
 
-    def clone(self):
-        return _ew.clone(self)
+    def clone(self): return _ew.clone(self)
 
-    def contiguous(self):
-        return self
+    def contiguous(self): return self
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and not dtypes.is_floating(self.dtype):
@@ -380,26 +329,7 @@ class Tensor:
         self.data[_ix.index_to_arrays(index, self.device_str)] = value
 
     # ------------------------------------------------------------------ printing
-    def __repr__(self):
-        values = to_numpy(self.data)
-        fixed = values.dtype.kind == "f" and values.size and not np.all(
-            np.equal(np.mod(values[np.isfinite(values)], 1), 0))
-        body = np.array2string(values, separator=", ", prefix="tensor(", precision=4,
-                               threshold=1000, edgeitems=3,
-                               floatmode="fixed" if fixed else "maxprec")
-        extras = []
-        if self.ndim > 1 or self.data.size > 6:
-            extras.append(f"shape={self.shape}")
-        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
-            extras.append(f"dtype={self.dtype}")
-        if self.device_str != "cpu":
-            extras.append(f"device='{self.device_str}'")
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        tail = "".join(", " + e for e in extras)
-        return f"tensor({body}{tail})"
+    def __repr__(self): return tensor_repr(self)
 
     __str__ = __repr__
 
@@ -414,11 +344,8 @@ class Tensor:
                                f"ambiguous (shape {self.shape})")
         return bool(self.item())
 
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
+    def __float__(self): return float(self.item())
+    def __int__(self): return int(self.item())
 
     def __index__(self):
         if not np.issubdtype(self.dtype, np.integer) or self.data.size != 1:
@@ -553,8 +480,7 @@ class Tensor:
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
         """The vector p-norm over `dim` (all elements when None), as torch's Tensor.norm."""
-        from .ops.linalg import vector_norm
-        return vector_norm(self, 2 if p == "fro" or p is None else p, dim, keepdim,
+        return _la.vector_norm(self, 2 if p == "fro" or p is None else p, dim, keepdim,
                            dtype=dtype)
     def tile(self, *dims): return _ar.tile(self, _mv.shape_args(dims))
 
@@ -586,25 +512,11 @@ class Tensor:
             self.data[...] = _un.masked_fill(self, mask, value).data
         return self
 
-    def sort(self, dim=-1, descending=False, stable=False):
-        from .ops import sorting
-        return sorting.sort(self, dim, descending, stable)
-
-    def argsort(self, dim=-1, descending=False, stable=False):
-        from .ops import sorting
-        return sorting.argsort(self, dim, descending, stable)
-
-    def topk(self, k, dim=-1, largest=True, sorted=True):
-        from .ops import sorting
-        return sorting.topk(self, k, dim, largest, sorted)
-
-    def gather(self, dim, index):
-        from .ops import sorting
-        return sorting.gather(self, dim, index)
-
-    def cumsum(self, dim, dtype=None):
-        from .ops import sorting
-        return sorting.cumsum(self, dim, dtype)
+    def sort(self, dim=-1, descending=False, stable=False): return _sort.sort(self, dim, descending, stable)
+    def argsort(self, dim=-1, descending=False, stable=False): return _sort.argsort(self, dim, descending, stable)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return _sort.topk(self, k, dim, largest, sorted)
+    def gather(self, dim, index): return _sort.gather(self, dim, index)
+    def cumsum(self, dim, dtype=None): return _sort.cumsum(self, dim, dtype)
 
     def tril(self, diagonal=0): return _ar.tril(self, diagonal)
     def triu(self, diagonal=0): return _ar.triu(self, diagonal)
@@ -619,17 +531,8 @@ class Tensor:
     def amin(self, dim=None, keepdim=False):
         return _red.amax(self, dim, keepdim, "min")
 
-    def mm(self, mat2):
-        if self.ndim != 2 or mat2.ndim != 2:
-            raise RuntimeError(f"mm: expected 2-D tensors, got shapes {self.shape} and "
-                               f"{mat2.shape}")
-        return _mm.matmul(self, mat2)
-
-    def bmm(self, mat2):
-        if self.ndim != 3 or mat2.ndim != 3 or self.shape[0] != mat2.shape[0]:
-            raise RuntimeError(f"bmm: expected 3-D tensors with the same batch size, got "
-                               f"shapes {self.shape} and {mat2.shape}")
-        return _mm.matmul(self, mat2)
+    def mm(self, mat2): return _mm.mm(self, mat2)
+    def bmm(self, mat2): return _mm.bmm(self, mat2)
 
     # in-place forms: as `x += y`, a non-leaf in the graph gets the out-of-place result
     def clamp_(self, min=None, max=None):
@@ -649,8 +552,7 @@ class Tensor:
     def ndimension(self): return self.ndim
     def type_as(self, other): return self.astype(other.dtype)
 
-    def is_contiguous(self, memory_format=None):
-        return bool(self.data.flags.c_contiguous)
+    def is_contiguous(self, memory_format=None): return bool(self.data.flags.c_contiguous)
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
         return Tensor(data, requires_grad=requires_grad, dtype=dtype or self.dtype,
@@ -695,4 +597,5 @@ del _name
 
 # ops import Tensor from this module, so they are bound after the class exists.
 from .ops import arrange as _ar, indexing as _ix, unary as _un  # noqa: E402
+from .ops import linalg as _la, sorting as _sort  # noqa: E402
 from .ops import elementwise as _ew, matmul as _mm, movement as _mv, reduce as _red  # noqa: E402

@@ -108,6 +108,21 @@ class Linear(Function):
         return grad_x, grad_w, (g2.sum(axis=0) if need[2] else None)
 
 
+def mm(a, b):
+    """`a @ b` of two matrices, as torch.mm (no broadcasting, no vectors)."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def bmm(a, b):
+    """Batched `a @ b` of (B, n, m) and (B, m, p), as torch.bmm (no broadcasting)."""
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"bmm: expected 3-D tensors with the same batch size, got "
+                           f"shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
 def _gemm(xp, a, b):
     """a @ b; on the CPU into recycled memory (memory.py): a fresh output page-faults where
     glibc has trimmed the heap."""
