@@ -10,7 +10,7 @@ import tinygrad_cv as tc
 from tinygrad_cv.kernels import cpu
 from tinygrad_cv.nn import functional as F
 from tinygrad_cv.ops import conv as conv_mod
-from tinygrad_cv.ops import elementwise as ew_mod
+from tinygrad_cv.ops import relu as relu_mod
 
 from tests.helpers import gradcheck, requires_torch, torch, torch_parity
 from tests.test_conv_pool import ref_max_pool2d
@@ -52,7 +52,7 @@ def test_relu_kernel_and_array_paths_agree(monkeypatch):
     results = []
     for array_ops in (False, True):                 # kernel path, then NumPy path
         if array_ops:
-            monkeypatch.setattr(ew_mod, "_relu_kernels", lambda arr: None)
+            monkeypatch.setattr(relu_mod, "_relu_kernels", lambda arr: None)
         t = tc.Tensor(x, requires_grad=True)
         out = F.relu(t)
         out.backward(tc.Tensor(g))

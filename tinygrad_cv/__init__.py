@@ -18,9 +18,10 @@ from .tensor import (Tensor, arange, empty, eye, from_numpy, full, full_like, on
                      zeros_like)
 from .tensor import (allclose, as_tensor, bernoulli, empty_like, is_tensor, isclose, linspace,
                      numel, randperm)
-from .ops.elementwise import (abs, clamp, exp, log, maximum, minimum, relu, sigmoid, sqrt,
+from .ops.elementwise import (abs, clamp, exp, log, maximum, minimum, sigmoid, sqrt,
                               tanh, where)
 from .ops.linalg import einsum
+from .ops.relu import relu
 from .ops.matmul import matmul
 from .ops.sorting import argsort, cumsum, gather, sort, topk
 from .ops.arrange import cat, flip, meshgrid, pad, repeat, roll, stack, tile, tril, triu, unbind

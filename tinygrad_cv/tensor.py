@@ -407,7 +407,7 @@ class Tensor:
     def exp(self): return _ew.exp(self)
     def log(self): return _ew.log(self)
     def sqrt(self): return _ew.sqrt(self)
-    def relu(self): return _ew.relu(self)
+    def relu(self): return _relu.relu(self)
     def sigmoid(self): return _ew.sigmoid(self)
     def tanh(self): return _ew.tanh(self)
     def clamp(self, min=None, max=None): return _ew.clamp(self, min, max)
@@ -538,7 +538,7 @@ class Tensor:
     def clamp_(self, min=None, max=None):
         return self._inplace("clamp_", lambda a, _: _ew.clamp(a, min, max), None)
 
-    def relu_(self): return self._inplace("relu_", lambda a, _: _ew.relu(a), None)
+    def relu_(self): return self._inplace("relu_", lambda a, _: _relu.relu(a), None)
     def sigmoid_(self): return self._inplace("sigmoid_", lambda a, _: _ew.sigmoid(a), None)
     def tanh_(self): return self._inplace("tanh_", lambda a, _: _ew.tanh(a), None)
     def exp_(self): return self._inplace("exp_", lambda a, _: _ew.exp(a), None)
@@ -597,5 +597,5 @@ del _name
 
 # ops import Tensor from this module, so they are bound after the class exists.
 from .ops import arrange as _ar, indexing as _ix, unary as _un  # noqa: E402
-from .ops import linalg as _la, sorting as _sort  # noqa: E402
+from .ops import linalg as _la, relu as _relu, sorting as _sort  # noqa: E402
 from .ops import elementwise as _ew, matmul as _mm, movement as _mv, reduce as _red  # noqa: E402

@@ -11,6 +11,7 @@ from ..ops import conv_transpose as _conv_t
 from ..ops import elementwise as _ew
 from ..ops import matmul as _mm
 from ..ops import pool as _pool
+from ..ops import relu as _relu
 from ..ops import arrange as _ar
 from ..ops import reduce as _red
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss,  # noqa: F401
@@ -89,7 +90,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 # ----------------------------------------------------------------------------- activations
 
 def relu(input, inplace=False):
-    return _ew.relu(input)
+    return _relu.relu(input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):

@@ -1,4 +1,5 @@
-"""Elementwise ops: arithmetic with broadcasting, unary math, comparisons, where.
+"""Elementwise ops: arithmetic with broadcasting, unary math, comparisons, where
+(ReLU, the hot one with its own kernels, is in relu.py).
 
 Binary ops first bring both operands to one dtype (PyTorch's promotion) and one device,
 and check the shapes broadcast, so a bad call fails here with the op's name before any
@@ -332,62 +333,6 @@ class Sqrt(Function):
             return grad / (2 * out)
 
 
-def _relu_kernels(arr):
-    """kernels/cpu for a float32/float64 NumPy array, else None (NumPy/CuPy ops). Any
-    size: the kernels' serial twins beat NumPy on small arrays too."""
-    if isinstance(arr, np.ndarray) and arr.dtype in (np.float32, np.float64):
-        from ..kernels import cpu
-        return cpu
-    return None
-
-
-class Relu(Function):
-    """max(x, 0); the derivative at 0 is 0, as PyTorch (NaN passes forward; backward is
-    torch's threshold_backward select: grad where out > 0, else 0, NaN grads included).
-
-    CPU float arrays use the Numba kernels of kernels/cpu/relu.py (NumPy's select built
-    two boolean temporaries); CuPy and other dtypes use array ops."""
-
-    @staticmethod
-    def forward(ctx, a):
-        kernels = _relu_kernels(a)
-        if kernels is None:
-            out = xp_of(a).maximum(a, 0)
-        else:
-            if not (a.flags.c_contiguous or a.flags.f_contiguous):
-                a = np.ascontiguousarray(a)
-            out = memory.empty_like(a)      # same memory order as `a` (C or Fortran)
-            kernels.relu_forward(a.ravel(order="K"), out.ravel(order="K"))
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved
-        owned = memory.owns_gradient(grad, 2)   # asked before the call, which references `grad`
-        return relu_grad(out, grad, in_place=owned)
-
-
-def relu_grad(out, grad, in_place=False):
-    """ReLU's backward from its output: grad where out > 0, else 0 (torch's
-    threshold_backward). `in_place`: `grad` is scratch only the caller holds, so the
-    select may overwrite it."""
-    kernels = _relu_kernels(grad)
-    if kernels is None or grad.shape != out.shape or grad.dtype != out.dtype:
-        return _masked(~(out <= 0), grad)     # as torch's threshold_backward
-    if grad.strides != out.strides or not (out.flags.c_contiguous
-                                           or out.flags.f_contiguous):
-        out = np.ascontiguousarray(out)         # one memory order for both
-        grad = np.ascontiguousarray(grad)
-    elif in_place:
-        kernels.relu_backward_inplace(out.ravel(order="K"), grad.ravel(order="K"))
-        return grad
-    grad_in = memory.empty_like(grad)
-    kernels.relu_backward(out.ravel(order="K"), grad.ravel(order="K"),
-                          grad_in.ravel(order="K"))
-    return grad_in
-
-
 class Sigmoid(Function):
     """1 / (1 + exp(-x)), computed without overflow for large |x|."""
 
@@ -544,10 +489,6 @@ def log(x):
 
 def sqrt(x):
     return Sqrt.apply(float_operand(x, "sqrt"))
-
-
-def relu(x):
-    return Relu.apply(x)
 
 
 def sigmoid(x):
