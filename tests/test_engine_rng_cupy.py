@@ -1,7 +1,9 @@
 """CuPy generator states in engine checkpoints: captured as plain int8 arrays (no pickle),
 restored in place; nothing changes, and CuPy is never imported, on a CPU-only run."""
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,15 +47,17 @@ def test_importing_and_checkpointing_on_cpu_never_imports_cupy(tmp_path):
             "from tinygrad_cv import nn\n"
             "from tinygrad_cv.data import DataLoader, TensorDataset\n"
             "from tinygrad_cv.engine import Runner\n"
-            "ds = TensorDataset(tc.tensor(np.ones((8, 2), np.float32)), tc.tensor(np.zeros(8, np.int64)))\n"
-            f"r = Runner(nn.Linear(2, 2), {str(tmp_path)!r}, train_dataloader=DataLoader(ds, batch_size=4),\n"
-            "           optimizer=dict(type='SGD', lr=0.1), max_epochs=1, seed=0, progress=False)\n"
+            "ds = TensorDataset(tc.tensor(np.ones((8, 2), np.float32)),\n"
+            "                   tc.tensor(np.zeros(8, np.int64)))\n"
+            f"r = Runner(nn.Linear(2, 2), {str(tmp_path)!r},\n"
+            "           train_dataloader=DataLoader(ds, batch_size=4), max_epochs=1,\n"
+            "           optimizer=dict(type='SGD', lr=0.1), seed=0, progress=False)\n"
             "r.train()\n"
             "assert 'cupy' not in sys.modules, 'cupy was imported'\n")
+    root = str(Path(__file__).resolve().parents[1])
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, cwd=str(tmp_path.parent),
-                          env={**__import__("os").environ,
-                               "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])})
+                          env={**os.environ, "PYTHONPATH": root})
     assert proc.returncode == 0, proc.stderr
 
 

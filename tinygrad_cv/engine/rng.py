@@ -4,8 +4,9 @@
 legacy global state (`np.random.seed`), Python's `random` state, every NumPy
 Generator a loader shuffles with (its own `generator`, its sampler's, its batch
 sampler's sampler's), and on a GPU run the state of each CuPy generator tinygrad_cv
-draws from (the cuRAND states' bytes, copied to the host: plain arrays, no pickle). `restore(state, loaders)` sets them back in place, so objects
-that hold a generator keep holding the same, now rewound, one.
+draws from (the cuRAND states' bytes, copied to the host: plain arrays, no pickle).
+`restore(state, loaders)` sets them back in place, so objects that hold a generator
+keep holding the same, now rewound, one.
 """
 from __future__ import annotations
 
