@@ -314,7 +314,7 @@ def test_save_folder_is_checked_before_training(tmp_path, capsys):
 def test_real_bugs_keep_their_traceback(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug, not the user's fault")
-    monkeypatch.setattr("tinygrad_cv.cli.load_image", broken)
+    monkeypatch.setattr("tinygrad_cv.cli_predict.load_image", broken)
     weights = mlp_weights(tmp_path / "w.safetensors")
     with pytest.raises(RuntimeError, match="a bug"):
         main(["predict", weights, digit_png(tmp_path / "d.png")])

@@ -135,3 +135,24 @@ def test_signal_finishes_the_step_saves_and_resumes_exactly(tmp_path, reference,
     run(tmp_path, "--resume")
     assert_same_weights(reference, final_weights(tmp_path))
     assert_no_pickles(tmp_path)
+
+
+def test_real_sigkill_mid_epoch_and_resume_is_bit_identical(tmp_path, reference):
+    """A real SIGKILL (not os._exit) while iteration 7 (epoch 2's second batch) is being
+    processed; the last checkpoint is iteration 6's, mid-epoch."""
+    proc = subprocess.Popen([sys.executable, SCRIPT, str(tmp_path), "--sleep-at", "7"],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        proc.kill()
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (tmp_path / "final.safetensors").exists()
+    resumed = run(tmp_path, "--resume")
+    assert "iter 6)" in resumed.stdout
+    assert_same_weights(reference, final_weights(tmp_path))
+    assert_no_pickles(tmp_path)

@@ -1,6 +1,7 @@
-"""The training loop every example and the CLI share: epochs with a progress bar,
-evaluation with a confusion matrix, a history for the report, and nothing finished
-lost on Ctrl-C.
+"""The plain training loop the examples share: epochs with a progress bar, evaluation
+with a confusion matrix, a history for the report, and nothing finished lost on Ctrl-C.
+The CLI's flag-style `train` runs on the engine's Runner instead (`cli_train.py`), with
+this module's evaluation, epoch line, interrupt message and weights metadata.
 
 The loop itself is the PyTorch one a user already knows (zero_grad, forward, loss,
 backward, step); this module only adds the progress bar, timing and bookkeeping, the

@@ -34,6 +34,33 @@ def build_dataloader(cfg, where="train_dataloader"):
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def build_scheduler(cfg, optimizer):
+    """An lr scheduler from dict(type=..., ...) for `optimizer`; the schedulers of
+    SequentialLR and ChainedScheduler may themselves be config dicts, built first, in
+    order (as torch expects: each constructed on the optimizer before the outer one):
+
+        dict(type="SequentialLR", milestones=[2],
+             schedulers=[dict(type="LinearLR", start_factor=0.1, total_iters=2),
+                         dict(type="CosineAnnealingLR", T_max=8)])
+    """
+    from .registry import SCHEDULERS
+    cfg = dict(cfg)
+    inner = cfg.get("schedulers")
+    if isinstance(inner, (list, tuple)):
+        built = []
+        for index, item in enumerate(inner):
+            if isinstance(item, dict):
+                item = dict(item)
+                for key in ("by_epoch", "monitor"):
+                    if key in item:
+                        raise ConfigError(f"{cfg.get('type')}: schedulers[{index}] has "
+                                          f"{key!r}; set it on the outer scheduler")
+                item = build_scheduler(item, optimizer)
+            built.append(item)
+        cfg["schedulers"] = built
+    return build(cfg, SCHEDULERS, optimizer=optimizer)
+
+
 def _section(cfg, key):
     value = cfg.get(key)
     return value.to_dict() if hasattr(value, "to_dict") else value
@@ -77,14 +104,20 @@ def runner_from_cfg(runner_cls, cfg, **overrides):
     hooks = _section(cfg, "custom_hooks") or []
     default_hooks = _default_hooks_from_cfg(_section(cfg, "default_hooks"),
                                             settings.pop("log_interval", 10))
+    # the Runner seeds again; keep the streams where building left them, so training
+    # does not redraw the numbers the model's initialisation drew
+    from . import rng
+    after_build = rng.capture()
     try:
-        return runner_cls(model=model, work_dir=work_dir, **loaders, optimizer=optimizer,
-                          param_scheduler=_section(cfg, "param_scheduler"), hooks=hooks,
-                          metrics=_section(cfg, "val_evaluator") or _section(cfg, "metrics"),
-                          seed=seed, loss_fn=loss_fn, cfg=cfg, default_hooks=default_hooks,
-                          **settings)
+        runner = runner_cls(model=model, work_dir=work_dir, **loaders, optimizer=optimizer,
+                            param_scheduler=_section(cfg, "param_scheduler"), hooks=hooks,
+                            metrics=_section(cfg, "val_evaluator") or _section(cfg, "metrics"),
+                            seed=seed, loss_fn=loss_fn, cfg=cfg, default_hooks=default_hooks,
+                            **settings)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    rng.restore(after_build)
+    return runner
 
 
 def _default_hooks_from_cfg(section, log_interval):

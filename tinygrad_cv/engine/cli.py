@@ -1,8 +1,9 @@
 """The config-style commands: `train CONFIG [--work-dir D] [--resume [CKPT]]
 [--cfg-options k=v ...] [--launcher none|mpi]` and `test CONFIG CKPT`.
 
-`tinygrad_cv/cli.py` adds these arguments to its parser and calls `train_config` /
-`test_config`; everything else about them lives here."""
+`tinygrad_cv/cli.py` adds these arguments to its parser; `cli_train.py` and
+`cli_evaluate.py` call `train_config` / `test_config`; everything else about them lives
+here."""
 from __future__ import annotations
 
 import ast

@@ -37,7 +37,7 @@ from . import checkpoint as ckpt_io
 from . import rng
 from .dist import process_for
 from .hooks import CheckpointHook, Hook, LoggerHook, default_hooks, get_priority
-from .registry import HOOKS, METRICS, OPTIMIZERS, SCHEDULERS, build
+from .registry import HOOKS, METRICS, OPTIMIZERS, build
 
 
 class Runner:
@@ -121,6 +121,7 @@ class Runner:
                         f"got {type(optimizer).__name__}")
 
     def _build_schedulers(self, param_scheduler):
+        from .build import build_scheduler
         if param_scheduler is None:
             return []
         items = param_scheduler if isinstance(param_scheduler, (list, tuple)) else [param_scheduler]
@@ -132,7 +133,7 @@ class Runner:
                 item = dict(item)
                 by_epoch = item.pop("by_epoch", self.by_epoch)
                 monitor = item.pop("monitor", None)
-                scheduler = build(item, SCHEDULERS, optimizer=self.optimizer)
+                scheduler = build_scheduler(item, self.optimizer)   # nested ones too
                 if monitor is not None:
                     scheduler.monitor = monitor
                 built.append((scheduler, bool(by_epoch)))
