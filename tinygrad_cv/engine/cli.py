@@ -79,14 +79,14 @@ def train_config(args):
         overrides["device"] = device
     runner = Runner.from_cfg(cfg, **overrides)
     runner.resume_hint = _resume_command(args, runner.work_dir)
-    os.makedirs(runner.work_dir, exist_ok=True)
     if runner.is_main_process:
+        os.makedirs(runner.work_dir, exist_ok=True)
         cfg.dump(os.path.join(runner.work_dir, "config.json"))
     runner.train()
     best = next((h for h in runner.hooks if getattr(h, "best_path", None)), None)
-    print(f"done: {runner.epoch} epoch(s), {runner.iter} iteration(s); checkpoints in "
-          f"{runner.work_dir}" + (f"; best {best.best_metric} {best.best_score:.4f} in "
-                                  f"{best.best_path}" if best else ""))
+    runner.log(f"done: {runner.epoch} epoch(s), {runner.iter} iteration(s); checkpoints in "
+               f"{runner.work_dir}" + (f"; best {best.best_metric} {best.best_score:.4f} in "
+                                       f"{best.best_path}" if best else ""))
     return 0
 
 
@@ -107,6 +107,8 @@ def test_config(args):
         cfg.pop(key, None)              # testing reads no training data
     runner = Runner.from_cfg(cfg, **overrides)
     metrics = runner.test()
+    if not runner.is_main_process:      # launcher="mpi": rank 0 prints
+        return 0
     for key, value in metrics.items():
         if isinstance(value, float):
             print(f"{key}: {value:.4f}")
