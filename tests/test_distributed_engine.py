@@ -4,8 +4,9 @@ launcher's pieces that need no MPI (loader splitting, refusals) in this process.
 
 The config (written by `tiny_config`) is a 6-16-3 MLP with dropout on 41 samples that
 draw fresh noise from tinygrad_cv's generator when read (so every rank's own random
-streams shape the weights), 21 validation samples (an odd count: a padded split would
-count one twice), and three test hooks driven by environment variables:
+streams shape the weights), gradients accumulated over 2 batches (DDP's no_sync), 21
+validation samples (an odd count: a padded split would count one twice), and three test
+hooks driven by environment variables:
 - TC_TEST_PROBE_DIR: after the run, each rank writes its weights and a few draws from
   its random streams there, and rank 1 the list of the file writes it attempted under
   TC_TEST_WATCH (recorded by an audit hook from the moment the config is read);
@@ -134,6 +135,7 @@ param_scheduler = dict(type="StepLR", step_size=1, gamma=0.7)
 default_hooks = dict(checkpoint=dict(type="CheckpointHook", save_best="auto"),
                      logger=dict(type="LoggerHook", interval=1, progress=False))
 custom_hooks = [dict(type="RankTestHook")]
+accumulative_counts = 2     # epoch of 3 batches: accumulate, step; step (the last)
 max_epochs = 2
 seed = 0
 '''
@@ -285,7 +287,7 @@ def test_sigterm_to_one_rank_stops_both_after_the_same_step_and_resumes_exactly(
         reference, tiny_config, tmp_path):
     ref_work, ref_probes, _ = reference
     work, probes = tmp_path / "work", tmp_path / "probes"
-    pause_at = ITERS_PER_EPOCH + 1                       # in the middle of epoch 2
+    pause_at = ITERS_PER_EPOCH + 2     # mid-epoch 2, mid-accumulation: own gradients kept
     proc = subprocess.Popen(train_command(tiny_config, work), cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=run_env(tmp_path, TC_TEST_PAUSE_AT=pause_at))
