@@ -306,6 +306,8 @@ def test_sigterm_to_one_rank_stops_both_after_the_same_step_and_resumes_exactly(
             proc.kill()
     assert rc == 128 + signal.SIGTERM, output
     assert output.count(f"interrupted by SIGTERM at epoch 2, iteration {pause_at}") == 2, output
+    assert f"resume with: mpiexec -n 2 {os.path.basename(sys.executable)} -m tinygrad_cv " \
+           f"train {tiny_config} --work-dir {work} --resume --launcher mpi" in output, output
     assert (work / f"iter_{pause_at}.safetensors").exists()
     rc, output, _ = train(tiny_config, work, probes, "--resume")
     assert rc == 0 and f"(epoch 1, iter {pause_at})" in output, output

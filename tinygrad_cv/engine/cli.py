@@ -55,9 +55,11 @@ def load_config(path, options=()):
     return cfg
 
 
-def _resume_command(args, work_dir):
+def _resume_command(args, work_dir, world_size=1):
     parts = [os.path.basename(sys.executable) if sys.executable else "python", "-m",
              "tinygrad_cv", "train", args.config, "--work-dir", work_dir, "--resume"]
+    if args.launcher == "mpi":      # resume with as many ranks
+        parts = ["mpiexec", "-n", str(world_size), *parts, "--launcher", "mpi"]
     if args.cfg_options:
         parts += ["--cfg-options", *args.cfg_options]
     return " ".join(shlex.quote(p) for p in parts)
@@ -78,7 +80,7 @@ def train_config(args):
     if device and device != "cpu":
         overrides["device"] = device
     runner = Runner.from_cfg(cfg, **overrides)
-    runner.resume_hint = _resume_command(args, runner.work_dir)
+    runner.resume_hint = _resume_command(args, runner.work_dir, runner.dist.world_size)
     if runner.is_main_process:
         os.makedirs(runner.work_dir, exist_ok=True)
         cfg.dump(os.path.join(runner.work_dir, "config.json"))
