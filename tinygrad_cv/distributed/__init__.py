@@ -12,6 +12,7 @@ every wait on other ranks is bounded by its timeout and an uncaught exception in
 rank aborts the whole job (faults.py). See docs/distributed.md.
 """
 from .collectives import ReduceOp, Work, all_gather, all_reduce, barrier, broadcast
+from .engine import EngineProcess, engine_process
 from .faults import DistributedTimeoutError
 from .group import (DEFAULT_TIMEOUT_S, destroy_process_group, environment_world_size,
                     get_backend, get_local_rank, get_local_world_size, get_rank,
@@ -23,5 +24,5 @@ __all__ = [
     "is_initialized", "get_backend", "get_rank", "get_world_size", "get_local_rank",
     "get_local_world_size", "is_main_process", "environment_world_size", "ReduceOp", "Work",
     "all_reduce", "broadcast", "all_gather", "barrier", "DistributedTimeoutError",
-    "DEFAULT_TIMEOUT_S",
+    "DEFAULT_TIMEOUT_S", "engine_process", "EngineProcess",
 ]

@@ -72,6 +72,16 @@ def wait_all(group, requests, what, timeout_s=None):
         pause = min(pause * 2, 1e-3)
 
 
+def abort_job(group, status, reason):
+    """Print one line naming this rank and `reason`, then end every rank of the job with
+    `status` (MPI_Abort): what a rank does when it fails alone and the others would
+    otherwise wait for it in their next collective."""
+    sys.stderr.write(f"tinygrad_cv.distributed: rank {group.rank} of {group.size}: {reason}; "
+                     f"aborting all ranks (MPI_Abort)\n")
+    _flush_std_streams()
+    group.MPI.COMM_WORLD.Abort(int(status))
+
+
 _previous_hooks = None
 
 

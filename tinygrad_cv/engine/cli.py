@@ -56,9 +56,11 @@ def load_config(path, options=()):
     return cfg
 
 
-def _resume_command(args, work_dir):
+def _resume_command(args, work_dir, world_size=1):
     parts = [os.path.basename(sys.executable) if sys.executable else "python", "-m",
              "tinygrad_cv", "train", args.config, "--work-dir", work_dir, "--resume"]
+    if args.launcher == "mpi":      # resume with as many ranks
+        parts = ["mpiexec", "-n", str(world_size), *parts, "--launcher", "mpi"]
     if args.cfg_options:
         parts += ["--cfg-options", *args.cfg_options]
     return " ".join(shlex.quote(p) for p in parts)
@@ -79,15 +81,15 @@ def train_config(args):
     if device and device != "cpu":
         overrides["device"] = device
     runner = Runner.from_cfg(cfg, **overrides)
-    runner.resume_hint = _resume_command(args, runner.work_dir)
-    os.makedirs(runner.work_dir, exist_ok=True)
+    runner.resume_hint = _resume_command(args, runner.work_dir, runner.dist.world_size)
     if runner.is_main_process:
+        os.makedirs(runner.work_dir, exist_ok=True)
         cfg.dump(os.path.join(runner.work_dir, "config.json"))
     runner.train()
     best = next((h for h in runner.hooks if getattr(h, "best_path", None)), None)
-    print(f"done: {runner.epoch} epoch(s), {runner.iter} iteration(s); checkpoints in "
-          f"{runner.work_dir}" + (f"; best {best.best_metric} {best.best_score:.4f} in "
-                                  f"{best.best_path}" if best else ""))
+    runner.log(f"done: {runner.epoch} epoch(s), {runner.iter} iteration(s); checkpoints in "
+               f"{runner.work_dir}" + (f"; best {best.best_metric} {best.best_score:.4f} in "
+                                       f"{best.best_path}" if best else ""))
     return 0
 
 
@@ -108,6 +110,8 @@ def test_config(args):
         cfg.pop(key, None)              # testing reads no training data
     runner = Runner.from_cfg(cfg, **overrides)
     metrics = runner.test()
+    if not runner.is_main_process:      # launcher="mpi": rank 0 prints
+        return 0
     for key, value in metrics.items():
         if isinstance(value, float):
             print(f"{key}: {value:.4f}")

@@ -11,6 +11,11 @@ A distributed launcher provides an object with the same four members:
 
 and registers it in `LAUNCHERS` ("mpi" -> a factory). The Runner writes the metrics
 file, the console lines and the checkpoints only where `is_main_process`.
+
+"mpi" is `tinygrad_cv.distributed.engine_process()` (opens the default MPI process group;
+an error outside mpiexec). What else a distributed run changes in the Runner (DDP, split
+loaders, per-rank random states in checkpoints, agreed stop signals) is in
+distributed_run.py; see docs/distributed.md.
 """
 from __future__ import annotations
 

@@ -380,7 +380,8 @@ class CheckpointHook(Hook):
         previous = self.best_path
         self.best_path = path
         runner.save_checkpoint(path, update_last=False)
-        if previous and previous != path and os.path.exists(previous):
+        if runner.is_main_process and previous and previous != path \
+                and os.path.exists(previous):
             os.remove(previous)
 
     def _metric_name(self, metrics):
@@ -406,7 +407,7 @@ class CheckpointHook(Hook):
         if self.max_keep_ckpts is not None and self.max_keep_ckpts > 0:
             while len(self.kept) > self.max_keep_ckpts:
                 old = self.kept.pop(0)
-                if os.path.exists(old):
+                if runner.is_main_process and os.path.exists(old):
                     os.remove(old)
 
 

@@ -36,6 +36,7 @@ from ..optim import Optimizer
 from . import checkpoint as ckpt_io
 from . import rng
 from .dist import process_for
+from .distributed_run import parallel_run
 from .hooks import CheckpointHook, Hook, LoggerHook, default_hooks, get_priority
 from .registry import HOOKS, METRICS, OPTIMIZERS, build
 
@@ -101,6 +102,7 @@ class Runner:
         self._epoch_rng = None
         self._resumed_mid_epoch = False
         self._stop_signal = None
+        self._parallel = parallel_run(self)   # launcher="mpi": DDP, split loaders, ...
 
     # ------------------------------------------------------------------ building
     @staticmethod
@@ -195,7 +197,7 @@ class Runner:
             raise ValueError("Runner.train: give max_epochs or max_iters")
         if hasattr(self.train_dataloader, "__len__") and len(self.train_dataloader) == 0:
             raise ValueError("Runner.train: train_dataloader yields no batches")
-        with self._signals_stop_after_step():
+        with self._parallel.failure_guard(), self._signals_stop_after_step():
             self._prepare_resume()
             self.call_hook("before_run")
             self.training = True
@@ -221,6 +223,7 @@ class Runner:
     def _train_epoch(self):
         self.call_hook("before_train_epoch")
         self.model.train()
+        self._parallel.before_train_epoch(self.epoch)
         if self._resumed_mid_epoch:
             # rebuild this epoch's order from the states that drew it, skip what is done,
             # then continue from the checkpoint's random states
@@ -263,17 +266,19 @@ class Runner:
 
     def train_step(self, data_batch, last_of_epoch=False):
         """One optimisation step (see the module docstring); returns {"loss": Tensor}."""
-        if hasattr(self.model, "train_step"):
-            outputs = self.model.train_step(data_batch, self)
-            loss = outputs["loss"]
-        else:
-            inputs, targets = _split_batch(data_batch)
-            inputs, targets = inputs.to(self.device), targets.to(self.device)
-            loss = self.loss_fn(self.model(inputs), targets)
-            outputs = {"loss": loss}
         counts = self.accumulative_counts
-        (loss / counts if counts > 1 else loss).backward()
-        if self.iter % counts == counts - 1 or last_of_epoch or counts == 1:
+        stepping = self.iter % counts == counts - 1 or last_of_epoch or counts == 1
+        with self._parallel.gradient_sync(stepping):
+            if hasattr(self.model, "train_step"):
+                outputs = self.model.train_step(data_batch, self)
+                loss = outputs["loss"]
+            else:
+                inputs, targets = _split_batch(data_batch)
+                inputs, targets = inputs.to(self.device), targets.to(self.device)
+                loss = self.loss_fn(self._parallel.train_model(inputs), targets)
+                outputs = {"loss": loss}
+            (loss / counts if counts > 1 else loss).backward()
+        if stepping:
             if self.clip_grad:
                 clip_grad_norm_(self.model.parameters(), **self.clip_grad)
             self.optimizer.step()
@@ -299,18 +304,19 @@ class Runner:
         """Evaluate on test_dataloader (loading `load_from` first if given)."""
         if self.test_dataloader is None:
             raise ValueError("Runner.test: no test_dataloader")
-        if self.load_from and not self.training:
-            self.load_checkpoint(self.load_from, weights_only=True)
-        owns_run = not self.training
-        if owns_run:
-            self.call_hook("before_run")
-        try:
-            self.call_hook("before_test")
-            metrics = self._evaluate(self.test_dataloader)
-            self.call_hook("after_test", metrics)
-        finally:
+        with self._parallel.failure_guard():
+            if self.load_from and not self.training:
+                self.load_checkpoint(self.load_from, weights_only=True)
+            owns_run = not self.training
             if owns_run:
-                self.call_hook("after_run")
+                self.call_hook("before_run")
+            try:
+                self.call_hook("before_test")
+                metrics = self._evaluate(self.test_dataloader)
+                self.call_hook("after_test", metrics)
+            finally:
+                if owns_run:
+                    self.call_hook("after_run")
         return metrics
 
     @no_grad()
@@ -323,6 +329,7 @@ class Runner:
             metrics = self.metrics = [Accuracy()]
         for metric in metrics:
             metric.reset()
+        self._parallel.before_evaluate()
         loss_sum, seen = np.zeros(1), np.zeros(1)
         try:
             for data_batch in loader:
@@ -359,7 +366,8 @@ class Runner:
                 "model": type(self.model).__name__,
                 "optimizer": type(self.optimizer).__name__ if self.optimizer else None,
                 "config": ckpt_io.config_json(self.cfg), "history": list(self.history),
-                "accumulative_counts": self.accumulative_counts}
+                "accumulative_counts": self.accumulative_counts,
+                "world_size": self.dist.world_size}
         ckpt = {"meta": meta, "state_dict": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict() if self.optimizer else None,
                 "schedulers": [s.state_dict() for s, _ in self.param_schedulers],
@@ -370,22 +378,22 @@ class Runner:
                      if p.grad is not None}
             if grads:
                 ckpt["grads"] = grads
-        return ckpt
+        return self._parallel.gather_rank_states(ckpt)   # every rank's states, on rank 0
 
     def save_checkpoint(self, path, update_last=True):
         """Write the checkpoint to `path` (rank 0 only) and, with `update_last`, name it
         in work_dir/last_checkpoint."""
         ckpt = self.checkpoint_dict()
         self.call_hook("before_save_checkpoint", ckpt)
-        if not self.is_main_process:
-            return path
-        from ..serialization import save
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with signals_deferred():
-            save(ckpt, path, metadata={"format": ckpt_io.FORMAT, "epoch": self.epoch,
-                                       "iter": self.iter})
-            if update_last:
-                ckpt_io.write_last_checkpoint(self.work_dir, path)
+        if self.is_main_process:
+            from ..serialization import save
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with signals_deferred():
+                save(ckpt, path, metadata={"format": ckpt_io.FORMAT, "epoch": self.epoch,
+                                           "iter": self.iter})
+                if update_last:
+                    ckpt_io.write_last_checkpoint(self.work_dir, path)
+        self.dist.barrier()     # no rank goes on before the file is there
         return path
 
     def load_checkpoint(self, path, weights_only=False):
@@ -404,6 +412,7 @@ class Runner:
             return state
         ckpt = ckpt_io.read_checkpoint(path)
         self._check_compatible(path, ckpt)
+        ckpt = self._parallel.rank_view(ckpt)      # this rank's own random states
         self.model.load_state_dict(ckpt["state_dict"])
         if self.optimizer is not None and ckpt.get("optimizer") is not None:
             self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -445,6 +454,10 @@ class Runner:
                             f"{len(self.param_schedulers)} now)")
         if meta.get("accumulative_counts", 1) != self.accumulative_counts:
             problems.append("accumulative_counts")
+        if meta.get("world_size", 1) != self.dist.world_size:
+            problems.append(f"world_size ({meta.get('world_size', 1)} process(es) saved vs "
+                            f"{self.dist.world_size} now; resume with as many ranks, or "
+                            f"start from its weights with load_from)")
         if meta.get("config") and self.cfg is not None:
             import json
             saved_cfg = json.loads(meta["config"])
@@ -480,7 +493,7 @@ class Runner:
         return _StopAfterStep(self)
 
     def _stop_if_signalled(self):
-        signum = self._stop_signal
+        signum = self._parallel.agree_on_stop(self._stop_signal)   # the same on every rank
         if signum is None:
             return
         path = os.path.join(self.work_dir, f"iter_{self.iter}.safetensors")
