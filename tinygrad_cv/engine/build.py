@@ -117,6 +117,7 @@ def runner_from_cfg(runner_cls, cfg, **overrides):
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     rng.restore(after_build)
+    runner._parallel.seed_rank_streams()    # launcher="mpi": each rank's own streams again
     return runner
 
 

@@ -54,6 +54,9 @@ class SingleProcessRun:
     def train_model(self):
         return self.runner.model
 
+    def seed_rank_streams(self):
+        pass
+
     def gradient_sync(self, stepping):
         return contextlib.nullcontext()
 
@@ -178,7 +181,13 @@ class DistributedRun:
             runner.test_dataloader = eval_loader_for_rank(
                 runner.test_dataloader, self.rank, self.world_size, "test")
         self.runner = runner
-        rng.seed_everything(rank_seed(runner.seed, self.rank))
+        self.seed_rank_streams()
+
+    def seed_rank_streams(self):
+        """Each rank's own random streams, from (seed, rank): ranks draw different dropout
+        masks and augmentations (called again by `Runner.from_cfg` after it restores the
+        streams where building the model left them)."""
+        rng.seed_everything(rank_seed(self.runner.seed, self.rank))
 
     # ------------------------------------------------------------------ training
     def gradient_sync(self, stepping):
