@@ -367,3 +367,35 @@ def test_persistent_pool_shuts_down_when_its_loader_is_collected_and_at_exit(tmp
     assert wait_gone(pids), "workers outlived the interpreter"
     assert not [n for n in names if os.path.exists("/dev/shm/" + n.lstrip("/"))]
     assert "leaked" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+class Sized(Dataset):
+    """Sample i: an int32 image whose size depends on the batch it falls in."""
+
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, i):
+        side = 48 if i < 20 else 96                      # the shapes change mid-epoch
+        return np.full((side, side), i, np.int32), i
+
+
+def test_reused_blocks_keep_batches_identical_when_shapes_change():
+    sampler = [list(range(k, min(k + size, 40))) for k, size in
+               zip(range(0, 40, 5), [5, 5, 5, 5, 5, 5, 5, 5])]
+    serial = [(x.numpy().copy(), y.numpy().copy())
+              for x, y in DataLoader(Sized(), batch_sampler=sampler)]
+    loader = DataLoader(Sized(), batch_sampler=sampler, num_workers=2,
+                        persistent_workers=True)
+    for _ in range(3):                                  # blocks reused across epochs
+        got = [(x.numpy(), y.numpy()) for x, y in loader]
+        assert len(got) == len(serial)
+        for (gx, gy), (sx, sy) in zip(got, serial):
+            assert gx.shape == sx.shape and np.array_equal(gx, sx) and np.array_equal(gy, sy)
+    pool = loader._pool
+    assert 0 < len(pool.blocks.mapped) <= 8             # reused, not one per batch (24)
+    names = list(pool.blocks.mapped)
+    pids = pool.pids
+    del loader, pool
+    assert wait_gone(pids)
+    assert not [n for n in names if os.path.exists("/dev/shm/" + n)]

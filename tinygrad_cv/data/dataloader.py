@@ -6,7 +6,10 @@ transform, with no Python loop over samples; such batches are always built in th
 calling process, whatever `num_workers` says (shipping them from worker processes could
 only be slower). Any other map-style dataset works through `ds[i]` and the collate
 function, in `num_workers` worker processes when it is > 0 (see `workers.py`: the start
-method, seeding, shared memory).
+method, seeding, shared memory). With `persistent_workers=True` the workers live until
+the loader and every iterator of it are garbage-collected (an iterator still running
+keeps them, as in torch), or until the interpreter exits; no process or shared-memory
+block is left behind.
 
 Differences from `torch.utils.data.DataLoader`:
 - `batch_size` defaults to 64 (PyTorch: 1), and `seed` gives the loader its own

@@ -1,11 +1,18 @@
 """Worker processes for `DataLoader(num_workers > 0)`: the pool and each worker's loop.
 
-Each worker gets `(epoch, batch number, indices)` tasks on its own queue, loads the
-samples with `dataset[i]`, collates them, and sends the batch back. Arrays bigger than
-`INLINE_BYTES` travel through POSIX shared memory (`multiprocessing.shared_memory`): the
-worker copies the array into a new block and sends only its name, shape and dtype; the
-main process copies it out and unlinks the block. Small Python objects (labels, the
-names of blocks) go through a multiprocessing queue.
+Each worker gets `(epoch, batch number, indices, blocks it may reuse)` tasks on its own
+queue (indices as a list of ints), loads the samples with `dataset[i]`, collates them,
+and sends the batch back. Arrays bigger than `INLINE_BYTES` travel through POSIX shared
+memory (`multiprocessing.shared_memory`): the worker copies the array into one of its
+blocks and sends only its name, shape and dtype; the main process copies it out (the
+user owns the copy) and gives the block back with that worker's next task, so a worker
+keeps writing into the same few blocks, whose pages are already mapped (`WorkerBlocks`).
+The main process unlinks every block when the pool shuts down. Small Python objects
+(labels, the names of blocks) go through multiprocessing queues; the main process waits
+in a blocking read of the result queue (it wakes every `POLL_S` only to check that its
+workers are alive). Each worker runs one BLAS/OpenMP/Numba thread and keeps its freed
+memory (`keep_freed_memory`): without both, two workers used 1.55x the CPU time of one
+process on the same images; with them, about the same (benchmarks/README.md, data).
 
 Start method: "forkserver" where the platform has it (Linux, macOS), else "spawn".
 Not "fork": forking a process that runs threads (BLAS and Numba pools, tqdm's monitor,
