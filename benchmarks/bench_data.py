@@ -102,30 +102,40 @@ def resnet20_step_seconds(steps=3):
     return statistics.median(times[1:])
 
 
-def process_cpu_seconds(pid):
-    """User + system CPU seconds of a process so far (Linux /proc; None elsewhere)."""
+def process_usage(pid):
+    """(user + system CPU seconds, minor page faults) of a process so far (Linux /proc;
+    None elsewhere)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[7])
 
 
-def cpu_accounting(serial_loader, worker_loader):
-    """CPU seconds of one epoch: serially, and in the main process + the workers."""
-    start = time.process_time()
-    epoch_seconds(serial_loader)
-    serial = time.process_time() - start
+def cpu_accounting(serial_loader, worker_loader, epochs=3):
+    """Per epoch (the mean of `epochs`): CPU seconds and page faults of the serial
+    loader's process; CPU seconds of the main process and of all workers together, and
+    the workers' page faults, for the persistent worker loader. CPU seconds do not
+    depend on other load much, unlike wall time. None where /proc is missing."""
+    me = os.getpid()
+    start, before = time.process_time(), process_usage(me)
+    for _ in range(epochs):
+        epoch_seconds(serial_loader)
+    serial, after = (time.process_time() - start) / epochs, process_usage(me)
+    serial_faults = None if before is None else (after[1] - before[1]) / epochs
     pids = worker_loader._pool.pids
-    before = [process_cpu_seconds(p) for p in pids]
+    before = [process_usage(p) for p in pids]
     start = time.process_time()
-    epoch_seconds(worker_loader)
-    main = time.process_time() - start
-    after = [process_cpu_seconds(p) for p in pids]
+    for _ in range(epochs):
+        epoch_seconds(worker_loader)
+    main = (time.process_time() - start) / epochs
+    after = [process_usage(p) for p in pids]
     if None in before or None in after:
-        return serial, main, None
-    return serial, main, sum(a - b for a, b in zip(after, before))
+        return serial, serial_faults, main, None, None
+    workers = sum(a[0] - b[0] for a, b in zip(after, before)) / epochs
+    faults = sum(a[1] - b[1] for a, b in zip(after, before)) / epochs
+    return serial, serial_faults, main, workers, faults
 
 
 def serial_epoch_in_process(root, batch_size):
@@ -221,13 +231,17 @@ def folder_benchmark(args):
             print(f"  {args.workers} workers, {label + ':':21s}{best[name]:.3f} "
                   f"({median[name]:.3f}) s/epoch, speed-up {best['serial'] / best[name]:.2f}x "
                   f"({median['serial'] / median[name]:.2f}x)")
-        serial_cpu, main_cpu, workers_cpu = cpu_accounting(setups["serial"], setups["warm"])
+        serial_cpu, serial_faults, main_cpu, workers_cpu, faults = cpu_accounting(
+            setups["serial"], setups["warm"])
         if workers_cpu is not None:
             total = main_cpu + workers_cpu
-            print(f"  CPU seconds per epoch: {serial_cpu:.2f} in one process; with workers "
-                  f"{main_cpu:.2f} (main) + {workers_cpu:.2f} (workers) = {total:.2f}; on "
+            print(f"  CPU seconds per epoch (mean of 3): {serial_cpu:.2f} in one process; "
+                  f"with workers {main_cpu:.2f} (main) + {workers_cpu:.2f} (workers) = "
+                  f"{total:.2f} ({total / serial_cpu:.2f}x one process's); on "
                   f"{args.workers} idle cores that bounds the speed-up by "
                   f"{serial_cpu / max(total / args.workers, main_cpu):.2f}x (an estimate)")
+            print(f"  minor page faults per epoch: {serial_faults:.0f} in one process, "
+                  f"{faults:.0f} in the workers together")
         print(f"  two independent 0-worker loaders at once: "
               f"{machine_ceiling(root, args.batch_size):.2f}x the throughput of one (the "
               "ceiling two processes get from this machine now)")

@@ -222,3 +222,180 @@ def _alive(pid):
         return False
     with open(f"/proc/{pid}/stat") as f:      # a zombie has exited
         return f.read().split(")")[-1].split()[0] != "Z"
+
+
+_GC_SCRIPT = '''
+import gc, os, sys, time
+sys.path.insert(0, {root!r})
+import numpy as np
+from tinygrad_cv.data import DataLoader, Dataset
+
+class Images(Dataset):
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, i):
+        return np.full((64, 64, 3), i, np.uint8), i        # 12 KiB: batches use shared memory
+
+def descendants():
+    children = {{}}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{{entry}}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [os.getpid()]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+def workers_left():
+    """Descendants other than multiprocessing's forkserver and resource tracker (the
+    main process's children; workers are the forkserver's children and share its
+    command line, as forked processes)."""
+    helpers = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{{pid}}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{{pid}}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, ValueError):
+            continue
+        if parent == os.getpid() and (b"forkserver import main" in cmd
+                                      or b"resource_tracker import main" in cmd):
+            helpers.append(int(pid))
+    return [pid for pid in descendants() if pid not in helpers]
+
+def blocks_left(names):
+    return sorted(n for n in names if os.path.exists("/dev/shm/" + n.lstrip("/")))
+
+def settle(check):
+    deadline = time.monotonic() + 10
+    while check() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return check()
+
+def loader():
+    return DataLoader(Images(), batch_size=4, num_workers=2, persistent_workers=True)
+
+def report(name, names):
+    print(name, len(workers_left()), len(blocks_left(names)), flush=True)
+
+if __name__ == "__main__":
+    # 1. an iterator still live and referenced when the loader goes: its workers serve
+    # it to the end of the epoch (as torch's), then stop
+    lo = loader()
+    it = iter(lo)
+    first = next(it)
+    names = set(lo._pool.blocks.mapped)
+    del lo
+    gc.collect()
+    assert len(workers_left()) == 2 and int(next(it)[1].numpy()[0]) == 4
+    names |= set(it.pool.blocks.mapped)
+    rest = list(it)
+    assert len(rest) == 8, len(rest)
+    gc.collect()
+    settle(workers_left)
+    report("exhausted-iterator-outlives-loader", names)
+    del it, rest, first
+    # 2. a loop broken early, then the loader and its live iterator collected together
+    lo = loader()
+    it = iter(lo)
+    next(it)
+    names = set(lo._pool.blocks.mapped)
+    del lo, it
+    gc.collect()
+    settle(workers_left)
+    report("loader-and-live-iterator", names)
+    # 3. in a reference cycle with its live iterator (only the cycle collector frees it)
+    lo = loader()
+    lo.cycle = iter(lo)
+    lo.cycle.loader = lo
+    next(lo.cycle)
+    names = set(lo._pool.blocks.mapped)
+    del lo
+    gc.collect()
+    settle(workers_left)
+    report("cycle", names)
+    # 4. no iterator left: after whole epochs
+    lo = loader()
+    assert len(list(lo)) == 10 and len(list(lo)) == 10
+    names = set(lo._pool.blocks.mapped)
+    del lo
+    gc.collect()
+    settle(workers_left)
+    report("no-iterator", names)
+    # 5. interpreter exit with a persistent loader, a live iterator of it and a live
+    # iterator of a non-persistent loader
+    keep = loader()
+    keep_it = iter(keep)
+    next(keep_it)
+    plain_it = iter(DataLoader(Images(), batch_size=4, num_workers=2))
+    next(plain_it)
+    print("exit", " ".join(str(p) for p in workers_left()), "|",
+          " ".join(set(keep._pool.blocks.mapped) | set(plain_it.pool.blocks.mapped)),
+          flush=True)
+'''
+
+
+def test_persistent_pool_shuts_down_when_its_loader_is_collected_and_at_exit(tmp_path):
+    """No worker process and no shared-memory block outlives a persistent pool's loader
+    (and its iterators), whether collected by reference counting or by the cycle
+    collector, or when the interpreter exits with both alive."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = tmp_path / "gc_pool.py"
+    script.write_text(_GC_SCRIPT.format(root=root))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for name in ("exhausted-iterator-outlives-loader", "loader-and-live-iterator", "cycle",
+                 "no-iterator"):
+        assert f"{name} 0 0" in lines, (name, result.stdout)
+    exit_line = next(line for line in lines if line.startswith("exit "))
+    pids_text, names_text = exit_line[len("exit "):].split("|")
+    pids, names = [int(p) for p in pids_text.split()], names_text.split()
+    assert len(pids) == 4 and names                             # 2 pools of 2 workers
+    assert wait_gone(pids), "workers outlived the interpreter"
+    assert not [n for n in names if os.path.exists("/dev/shm/" + n.lstrip("/"))]
+    assert "leaked" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+class Sized(Dataset):
+    """Sample i: an int32 image whose size depends on the batch it falls in."""
+
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, i):
+        side = 48 if i < 20 else 96                      # the shapes change mid-epoch
+        return np.full((side, side), i, np.int32), i
+
+
+def test_reused_blocks_keep_batches_identical_when_shapes_change():
+    sampler = [list(range(k, min(k + size, 40))) for k, size in
+               zip(range(0, 40, 5), [5, 5, 5, 5, 5, 5, 5, 5])]
+    serial = [(x.numpy().copy(), y.numpy().copy())
+              for x, y in DataLoader(Sized(), batch_sampler=sampler)]
+    loader = DataLoader(Sized(), batch_sampler=sampler, num_workers=2,
+                        persistent_workers=True)
+    for _ in range(3):                                  # blocks reused across epochs
+        got = [(x.numpy(), y.numpy()) for x, y in loader]
+        assert len(got) == len(serial)
+        for (gx, gy), (sx, sy) in zip(got, serial):
+            assert gx.shape == sx.shape and np.array_equal(gx, sx) and np.array_equal(gy, sy)
+    pool = loader._pool
+    assert 0 < len(pool.blocks.mapped) <= 8             # reused, not one per batch (24)
+    names = list(pool.blocks.mapped)
+    pids = pool.pids
+    del loader, pool
+    assert wait_gone(pids)
+    assert not [n for n in names if os.path.exists("/dev/shm/" + n)]

@@ -6,7 +6,10 @@ transform, with no Python loop over samples; such batches are always built in th
 calling process, whatever `num_workers` says (shipping them from worker processes could
 only be slower). Any other map-style dataset works through `ds[i]` and the collate
 function, in `num_workers` worker processes when it is > 0 (see `workers.py`: the start
-method, seeding, shared memory).
+method, seeding, shared memory). With `persistent_workers=True` the workers live until
+the loader and every iterator of it are garbage-collected (an iterator still running
+keeps them, as in torch), or until the interpreter exits; no process or shared-memory
+block is left behind.
 
 Differences from `torch.utils.data.DataLoader`:
 - `batch_size` defaults to 64 (PyTorch: 1), and `seed` gives the loader its own
@@ -18,14 +21,13 @@ Differences from `torch.utils.data.DataLoader`:
 """
 from __future__ import annotations
 
-import multiprocessing.util
 import numbers
 
 import numpy as np
 
 from .collate import default_collate
 from .sampler import BatchSampler, RandomSampler, SequentialSampler, resolve_generator
-from .workers import MultiProcessIterator, WorkerPool
+from .workers import MultiProcessIterator, PoolHandle, WorkerPool
 
 __all__ = ["DataLoader", "default_collate", "resolve_generator"]
 
@@ -100,7 +102,12 @@ class DataLoader:
         self.batch_sampler = batch_sampler
         self.collate_fn = collate_fn
         self._epoch = 0
-        self._pool = None
+        self._workers = None            # the PoolHandle of persistent workers
+
+    @property
+    def _pool(self):
+        """The persistent worker pool, or None."""
+        return None if self._workers is None else self._workers.pool
 
     @property
     def _auto_collation(self):
@@ -123,17 +130,14 @@ class DataLoader:
 
     def _index_batches(self):
         """Arrays of indices, one per batch, for one epoch (or single indices without
-        automatic batching)."""
+        automatic batching). The iterator returned never refers to the loader."""
         if not self._auto_collation:
             if self._default_sampler:
                 return iter(self._epoch_order().tolist())
             return iter(self.sampler)
         if self._default_sampler and not self._user_batch_sampler:
-            order = self._epoch_order()
-            size = self.batch_size
-            stop = len(order) - len(order) % size if self.drop_last else len(order)
-            return (order[i:i + size] for i in range(0, stop, size))
-        return (np.asarray(list(b), dtype=np.int64) for b in self.batch_sampler)
+            return _slices(self._epoch_order(), self.batch_size, self.drop_last)
+        return _as_index_arrays(iter(self.batch_sampler))
 
     def _in_memory(self):
         return self.collate_fn is None and hasattr(self.dataset, "get_batch")
@@ -153,24 +157,35 @@ class DataLoader:
 
     def _multiprocess_iter(self):
         base_seed = int(resolve_generator(self.generator).integers(0, 2 ** 62))
-        pool = self._pool
-        if pool is None or pool.closed:
+        handle = self._workers
+        if handle is None or handle.pool.closed:
             collate = self.collate_fn if self.collate_fn is not None else default_collate
-            pool = WorkerPool(self.dataset, self.num_workers, self.multiprocessing_context,
-                              base_seed, self.worker_init_fn, collate, self._auto_collation)
+            handle = PoolHandle(WorkerPool(
+                self.dataset, self.num_workers, self.multiprocessing_context, base_seed,
+                self.worker_init_fn, collate, self._auto_collation))
             if self.persistent_workers:
-                self._pool = pool
-                # multiprocessing's own finalizer (not weakref.finalize): at exit it runs
-                # before the queues' semaphores are released, so none is reported leaked
-                multiprocessing.util.Finalize(self, pool.shutdown, exitpriority=10)
+                self._workers = handle
         self._epoch += 1
-        tasks = (b.tolist() if isinstance(b, np.ndarray) else int(b)
-                 for b in self._index_batches())
-        return MultiProcessIterator(pool, tasks, self._epoch, self.prefetch_factor or 2,
-                                    self.timeout, keep_pool=self.persistent_workers)
+        return MultiProcessIterator(handle, _as_tasks(self._index_batches()), self._epoch,
+                                    self.prefetch_factor or 2, self.timeout,
+                                    keep_pool=self.persistent_workers)
 
     def __repr__(self):
         return (f"DataLoader(dataset={type(self.dataset).__name__} of {len(self.dataset)}, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, num_workers={self.num_workers}, "
                 f"batches={len(self)})")
+
+
+def _slices(order, size, drop_last):
+    stop = len(order) - len(order) % size if drop_last else len(order)
+    return (order[i:i + size] for i in range(0, stop, size))
+
+
+def _as_index_arrays(batches):
+    return (np.asarray(list(b), dtype=np.int64) for b in batches)
+
+
+def _as_tasks(batches):
+    """What a worker is sent per batch: a list of Python ints (or one int)."""
+    return (b.tolist() if isinstance(b, np.ndarray) else int(b) for b in batches)

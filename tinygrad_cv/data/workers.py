@@ -1,11 +1,18 @@
 """Worker processes for `DataLoader(num_workers > 0)`: the pool and each worker's loop.
 
-Each worker gets `(epoch, batch number, indices)` tasks on its own queue, loads the
-samples with `dataset[i]`, collates them, and sends the batch back. Arrays bigger than
-`INLINE_BYTES` travel through POSIX shared memory (`multiprocessing.shared_memory`): the
-worker copies the array into a new block and sends only its name, shape and dtype; the
-main process copies it out and unlinks the block. Small Python objects (labels, the
-names of blocks) go through a multiprocessing queue.
+Each worker gets `(epoch, batch number, indices, blocks it may reuse)` tasks on its own
+queue (indices as a list of ints), loads the samples with `dataset[i]`, collates them,
+and sends the batch back. Arrays bigger than `INLINE_BYTES` travel through POSIX shared
+memory (`multiprocessing.shared_memory`): the worker copies the array into one of its
+blocks and sends only its name, shape and dtype; the main process copies it out (the
+user owns the copy) and gives the block back with that worker's next task, so a worker
+keeps writing into the same few blocks, whose pages are already mapped (`WorkerBlocks`).
+The main process unlinks every block when the pool shuts down. Small Python objects
+(labels, the names of blocks) go through multiprocessing queues; the main process waits
+in a blocking read of the result queue (it wakes every `POLL_S` only to check that its
+workers are alive). Each worker runs one BLAS/OpenMP/Numba thread and keeps its freed
+memory (`keep_freed_memory`): without both, two workers used 1.55x the CPU time of one
+process on the same images; with them, about the same (benchmarks/README.md, data).
 
 Start method: "forkserver" where the platform has it (Linux, macOS), else "spawn".
 Not "fork": forking a process that runs threads (BLAS and Numba pools, tqdm's monitor,
@@ -31,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import multiprocessing as mp
+import multiprocessing.util
 import os
 import queue
 import random
@@ -100,69 +108,149 @@ class InlineArray(NamedTuple):
     as_tensor: bool
 
 
-def _array_out(arr, as_tensor):
+class WorkerBlocks:
+    """A worker's shared-memory blocks, reused from batch to batch.
+
+    A fresh block costs a page fault per 4 KiB page on first write (about a fifth of
+    the CPU time of decoding small JPEGs, measured), so a block the main process has
+    copied out of comes back to the worker (its name rides on the worker's next task)
+    and holds a later batch. `take` picks the smallest free block that fits an array
+    and is at most twice its size; when none does (the batch shapes changed) it retires
+    every free block (unlinks it and tells the main process, which drops its mapping)
+    and creates a new one. Blocks in use are the main process's to unlink at shutdown.
+    """
+
+    def __init__(self):
+        self.blocks = {}          # name -> SharedMemory, every block this worker holds
+        self.free = []            # names of blocks the main process gave back
+        self.retired = []         # names unlinked since the last result was sent
+
+    def release(self, names):
+        self.free.extend(n for n in names if n in self.blocks)
+
+    def take(self, nbytes):
+        fits = [n for n in self.free if nbytes <= self.blocks[n].size <= 2 * nbytes]
+        if fits:
+            name = min(fits, key=lambda n: self.blocks[n].size)
+            self.free.remove(name)
+            return self.blocks[name]
+        for name in self.free:
+            block = self.blocks.pop(name)
+            block.close()
+            block.unlink()
+            self.retired.append(name)
+        self.free = []
+        block = shared_memory.SharedMemory(create=True, size=max(nbytes, 1))
+        self.blocks[block.name] = block
+        return block
+
+    def take_retired(self):
+        retired, self.retired = self.retired, []
+        return retired
+
+    def close(self):
+        for block in self.blocks.values():
+            block.close()
+        self.blocks.clear()
+
+
+def _array_out(arr, as_tensor, blocks):
     arr = np.ascontiguousarray(arr)
-    if arr.nbytes <= INLINE_BYTES:
+    if arr.nbytes <= INLINE_BYTES or blocks is None:
         return InlineArray(arr, as_tensor)
-    block = shared_memory.SharedMemory(create=True, size=arr.nbytes)
-    try:
-        np.ndarray(arr.shape, arr.dtype, buffer=block.buf)[...] = arr
-    except BaseException:
-        block.close()
-        block.unlink()
-        raise
-    block.close()
+    block = blocks.take(arr.nbytes)
+    np.ndarray(arr.shape, arr.dtype, buffer=block.buf)[...] = arr
     return SharedArray(block.name, arr.shape, arr.dtype.str, as_tensor)
 
 
-def pack(obj):
-    """`obj` with its arrays and CPU Tensors replaced by SharedArray / InlineArray."""
+def pack(obj, blocks=None):
+    """`obj` with its arrays and CPU Tensors replaced by SharedArray / InlineArray (big
+    arrays go into `blocks`; without it, every array is sent inline)."""
     from ..tensor import Tensor
     if isinstance(obj, Tensor):
         if obj.device_str != "cpu":
             raise RuntimeError(f"DataLoader worker: a {obj.device_str} tensor cannot be sent "
                                "back from a worker process; move batches to the GPU in the "
                                "main process")
-        return _array_out(obj.data, True)
+        return _array_out(obj.data, True, blocks)
     if isinstance(obj, np.ndarray):
-        return _array_out(obj, False)
+        return _array_out(obj, False, blocks)
     if isinstance(obj, dict):
-        return {k: pack(v) for k, v in obj.items()}
+        return {k: pack(v, blocks) for k, v in obj.items()}
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(pack(v) for v in obj))
+        return type(obj)(*(pack(v, blocks) for v in obj))
     if isinstance(obj, (list, tuple)):
-        return type(obj)(pack(v) for v in obj)
+        return type(obj)(pack(v, blocks) for v in obj)
     return obj
 
 
-def unpack(obj):
-    """The inverse of `pack`, in the main process: copies out of and unlinks each block."""
-    from ..tensor import Tensor, wrap_array
-    if isinstance(obj, SharedArray):
-        block = shared_memory.SharedMemory(name=obj.name)
-        try:
-            arr = np.array(np.ndarray(obj.shape, np.dtype(obj.dtype), buffer=block.buf))
-        finally:
+class MainBlocks:
+    """The main process's mappings of its workers' blocks, kept open between batches
+    (mapping a block anew costs a system call and page faults each time)."""
+
+    def __init__(self):
+        self.mapped = {}          # name -> SharedMemory
+
+    def array(self, shared):
+        """A copy of the array in a block (the block goes back to its worker)."""
+        block = self.mapped.get(shared.name)
+        if block is None:
+            block = self.mapped[shared.name] = shared_memory.SharedMemory(name=shared.name)
+        view = np.ndarray(shared.shape, np.dtype(shared.dtype), buffer=block.buf)
+        arr = np.array(view)
+        del view
+        return arr
+
+    def see(self, name):
+        """Map a block without reading it (a result being thrown away), so that it is
+        unlinked at shutdown."""
+        if name not in self.mapped:
+            self.mapped[name] = shared_memory.SharedMemory(name=name)
+
+    def forget(self, names):
+        """Drop the mappings of blocks their worker has unlinked."""
+        for name in names:
+            block = self.mapped.pop(name, None)
+            if block is not None:
+                block.close()
+
+    def unlink_all(self):
+        """Close and unlink every block still mapped (after the workers stopped)."""
+        for block in self.mapped.values():
             block.close()
-            block.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                block.unlink()
+        self.mapped.clear()
+
+
+def unpack(obj, blocks, used):
+    """The inverse of `pack`, in the main process: copies each array out of its block
+    and appends the block's name to `used`."""
+    from ..tensor import wrap_array
+    if isinstance(obj, SharedArray):
+        arr = blocks.array(obj)
+        used.append(obj.name)
         return wrap_array(arr, "cpu") if obj.as_tensor else arr
     if isinstance(obj, InlineArray):
         return wrap_array(obj.array, "cpu") if obj.as_tensor else obj.array
     if isinstance(obj, dict):
-        return {k: unpack(v) for k, v in obj.items()}
+        return {k: unpack(v, blocks, used) for k, v in obj.items()}
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(unpack(v) for v in obj))
+        return type(obj)(*(unpack(v, blocks, used) for v in obj))
     if isinstance(obj, (list, tuple)):
-        return type(obj)(unpack(v) for v in obj)
+        return type(obj)(unpack(v, blocks, used) for v in obj)
     return obj
 
 
-def discard(obj):
-    """Free the shared blocks of a packed result nobody will read."""
-    try:
-        unpack(obj)
-    except Exception:   # noqa: BLE001  (best effort on a result being thrown away)
-        pass
+def shared_names(obj):
+    """The names of the blocks in a packed result."""
+    if isinstance(obj, SharedArray):
+        return [obj.name]
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    if isinstance(obj, (list, tuple)) and not isinstance(obj, InlineArray):
+        return [name for v in obj for name in shared_names(v)]
+    return []
 
 
 # ---------------------------------------------------------------------- errors
@@ -192,6 +280,32 @@ def _error(exc, worker_id, where):
 
 
 # ---------------------------------------------------------------------- the worker
+MMAP_THRESHOLD = 32 << 20     # glibc malloc: allocations up to this size come from the heap
+TRIM_THRESHOLD = 256 << 20    # ... which keeps up to this much freed memory at its top
+
+
+def keep_freed_memory():
+    """Stop glibc's malloc from handing each batch's memory back to the system.
+
+    A worker frees everything it allocated for a batch (the decoded images, the
+    samples, the collated batch) before it starts the next one, so the top of its heap
+    is free again after every batch; with glibc's adaptive thresholds that free space
+    exceeded the trim threshold and went back to the system, and every batch paid page
+    faults for it anew: 67,000 faults and ~30% more CPU time per epoch than the same
+    work in one process (benchmarks/README.md, data section). Fixed thresholds keep it.
+    Does nothing on other C libraries."""
+    import ctypes
+    import platform
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-1, TRIM_THRESHOLD)               # M_TRIM_THRESHOLD
+        libc.mallopt(-3, MMAP_THRESHOLD)               # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def _seed_worker(base_seed, worker_id):
     from ..random import manual_seed
     seed = base_seed + worker_id
@@ -213,39 +327,46 @@ def worker_loop(dataset, index_queue, result_queue, done_event, worker_id, num_w
     global _worker_info
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the main process's
     if PACKAGE_ROOT != package_root:
-        result_queue.put((None, None, _error(RuntimeError(
+        result_queue.put((None, None, worker_id, _error(RuntimeError(
             f"the worker runs tinygrad_cv from {PACKAGE_ROOT}, the main process from "
             f"{package_root}; start the program so that both import the same copy"),
-            worker_id, "at start")))
+            worker_id, "at start"), []))
         return
     try:
         from ..threads import set_num_threads
         set_num_threads(1)                             # workers share the cores
     except Exception:   # noqa: BLE001  (threading is an optimisation only)
         pass
+    keep_freed_memory()
     seed = _seed_worker(base_seed, worker_id)
     _worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
     if worker_init_fn is not None:
         try:
             worker_init_fn(worker_id)
         except Exception as exc:   # noqa: BLE001  (reported to the main process)
-            result_queue.put((None, None, _error(exc, worker_id, "in worker_init_fn")))
+            result_queue.put((None, None, worker_id,
+                              _error(exc, worker_id, "in worker_init_fn"), []))
             return
-    while not done_event.is_set():
-        try:
-            task = index_queue.get(timeout=POLL_S)
-        except queue.Empty:
-            if main_alive.poll():                      # EOF: the main process died
+    blocks = WorkerBlocks()
+    try:
+        while not done_event.is_set():
+            try:
+                task = index_queue.get(timeout=POLL_S)
+            except queue.Empty:
+                if main_alive.poll():                  # EOF: the main process died
+                    return
+                continue
+            if task is None or done_event.is_set():
                 return
-            continue
-        if task is None or done_event.is_set():
-            return
-        epoch, number, indices = task
-        result_queue.put((epoch, number, _load(dataset, indices, collate_fn,
-                                               auto_collation, worker_id)))
+            epoch, number, indices, freed = task
+            blocks.release(freed)
+            result = _load(dataset, indices, collate_fn, auto_collation, worker_id, blocks)
+            result_queue.put((epoch, number, worker_id, result, blocks.take_retired()))
+    finally:
+        blocks.close()
 
 
-def _load(dataset, indices, collate_fn, auto_collation, worker_id):
+def _load(dataset, indices, collate_fn, auto_collation, worker_id, blocks):
     samples = []
     for index in (indices if auto_collation else [indices]):
         try:
@@ -254,27 +375,39 @@ def _load(dataset, indices, collate_fn, auto_collation, worker_id):
             return _error(exc, worker_id, f"while loading sample index {index}")
     try:
         batch = collate_fn(samples) if auto_collation else samples[0]
-        return pack(batch)
+        return pack(batch, blocks)
     except Exception as exc:   # noqa: BLE001
         return _error(exc, worker_id, f"while collating the batch of sample indices "
                                       f"{list(indices)}")
 
 
 # ---------------------------------------------------------------------- the pool
+WORKER_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "NUMBA_NUM_THREADS")
+
+
 @contextlib.contextmanager
-def _package_on_pythonpath():
-    """PYTHONPATH with this copy's folder first while a process starts: the forkserver,
-    started with the first worker, then preloads the caller's tinygrad_cv (see the
-    module docstring). Restored afterwards."""
-    before = os.environ.get("PYTHONPATH")
+def _worker_environment():
+    """The environment a worker process starts in, set while it starts and restored
+    afterwards: PYTHONPATH with this copy's folder first, so that the forkserver
+    (started with the first worker) preloads the caller's tinygrad_cv (see the module
+    docstring); and one BLAS/OpenMP/Numba thread, read when the forkserver (or a spawned
+    worker) imports NumPy and Numba, so that two workers on two cores never run four
+    compute threads. (Each worker also calls `set_num_threads(1)`, as torch sets one
+    intra-op thread in its workers.)"""
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH",) + WORKER_THREAD_ENV}
+    before = saved["PYTHONPATH"]
     os.environ["PYTHONPATH"] = PACKAGE_ROOT + ("" if not before else os.pathsep + before)
+    for name in WORKER_THREAD_ENV:
+        os.environ[name] = "1"
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = before
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class WorkerPool:
@@ -289,6 +422,8 @@ class WorkerPool:
         # the workers get the read end only; EOF on it tells them the main process died
         self._alive_r, self._alive_w = self.context.Pipe(duplex=False)
         self.index_queues, self.workers = [], []
+        self.blocks = MainBlocks()
+        self.freed = [[] for _ in range(num_workers)]   # blocks to give back, per worker
         self.closed = False
         try:
             for worker_id in range(num_workers):
@@ -301,7 +436,7 @@ class WorkerPool:
                           auto_collation, PACKAGE_ROOT, self._alive_r))
                 self.index_queues.append(index_queue)
                 self.workers.append(process)
-                with _package_on_pythonpath():
+                with _worker_environment():
                     process.start()
         except Exception as exc:
             self.shutdown()
@@ -318,19 +453,27 @@ class WorkerPool:
     def pids(self):
         return [w.pid for w in self.workers]
 
-    def send(self, worker_id, task):
-        self.index_queues[worker_id].put(task)
+    def send(self, worker_id, epoch, number, indices):
+        """Give a worker a batch to load, with the blocks it may reuse."""
+        freed, self.freed[worker_id] = self.freed[worker_id], []
+        self.index_queues[worker_id].put((epoch, number, indices, freed))
 
     def receive(self, timeout):
-        """The next `(epoch, number, result)`; raises if a worker died or `timeout` passes."""
+        """The next `(epoch, number, worker_id, result)`; raises if a worker died or
+        `timeout` passes. (It waits in the queue's blocking read, never polling faster
+        than every `POLL_S`.)"""
         deadline = None if not timeout else time.monotonic() + timeout
         while True:
             wait = POLL_S if deadline is None else max(0.0, min(POLL_S,
                                                               deadline - time.monotonic()))
             try:
-                return self.result_queue.get(timeout=wait)
+                epoch, number, worker_id, result, retired = self.result_queue.get(
+                    timeout=wait)
             except queue.Empty:
                 pass
+            else:
+                self._note_blocks(result, retired)
+                return epoch, number, worker_id, result
             dead = [w for w in self.workers if not w.is_alive()]
             if dead:
                 raise RuntimeError("DataLoader worker " + ", ".join(
@@ -366,14 +509,38 @@ class WorkerPool:
         self.result_queue.join_thread()
         self._alive_r.close()
         self._alive_w.close()
+        self.blocks.unlink_all()
+
+    def unpack(self, result, worker_id):
+        """A worker's packed batch as arrays/Tensors; its blocks go back to the worker."""
+        used = []
+        try:
+            return unpack(result, self.blocks, used)
+        finally:
+            self.freed[worker_id].extend(used)
+
+    def discard(self, result, worker_id):
+        """Throw a packed result away (its blocks go back to the worker, or are unlinked
+        at shutdown)."""
+        if not self.closed:
+            self.freed[worker_id].extend(shared_names(result))
+
+    def _note_blocks(self, result, retired):
+        """Map the blocks of a result as soon as it arrives, so that `shutdown` unlinks
+        them even if whoever holds the result (an iterator collected after its pool,
+        say) never reads it; drop the mappings of blocks the worker retired."""
+        self.blocks.forget(retired)
+        for name in shared_names(result):
+            with contextlib.suppress(OSError):
+                self.blocks.see(name)
 
     def _drain(self):
         while True:
             try:
-                _, _, result = self.result_queue.get_nowait()
+                _, _, worker_id, result, retired = self.result_queue.get_nowait()
             except (queue.Empty, OSError, ValueError, EOFError):
                 return
-            discard(result)
+            self._note_blocks(result, retired)
 
 
 def _describe_exit(code):
@@ -387,13 +554,31 @@ def _describe_exit(code):
     return f"with exit code {code}"
 
 
+class PoolHandle:
+    """What keeps a pool running: the DataLoader holds one (persistent workers) and each
+    unfinished iterator holds one. When the last reference goes (the loader and its
+    iterators garbage-collected, in whatever order), or at interpreter exit, the pool
+    shuts down: its workers stop and its shared memory is unlinked. (The finalizer holds
+    the pool, never the handle, so the handle can die.)"""
+
+    __slots__ = ("pool", "__weakref__")
+
+    def __init__(self, pool):
+        self.pool = pool
+        # multiprocessing's finalizer, not weakref.finalize: at exit it runs before
+        # multiprocessing terminates daemonic children and before the queues' semaphores
+        # are released, so nothing is killed mid-batch or reported leaked
+        multiprocessing.util.Finalize(self, pool.shutdown, exitpriority=10)
+
+
 class MultiProcessIterator:
     """One epoch over a pool: tasks sent ahead (`prefetch_factor` per worker), batches
     returned in order. Shuts the pool down at the end or when dropped, unless the loader
-    keeps its workers (`persistent_workers`)."""
+    keeps its workers (`persistent_workers`); it never holds the loader itself."""
 
-    def __init__(self, pool, tasks, epoch, prefetch_factor, timeout, keep_pool):
-        self.pool = pool
+    def __init__(self, handle, tasks, epoch, prefetch_factor, timeout, keep_pool):
+        self.handle = handle
+        self.pool = pool = handle.pool
         self.tasks = iter(tasks)
         self.epoch = epoch
         self.timeout = timeout
@@ -411,7 +596,7 @@ class MultiProcessIterator:
         task = next(self.tasks, None)
         if task is None:
             return False
-        self.pool.send(self.next_worker, (self.epoch, self.sent, task))
+        self.pool.send(self.next_worker, self.epoch, self.sent, task)
         self.next_worker = (self.next_worker + 1) % self.pool.num_workers
         self.sent += 1
         return True
@@ -427,18 +612,18 @@ class MultiProcessIterator:
                 if self.next_number >= self.sent:
                     self._finish()
                     raise StopIteration
-                epoch, number, result = self.pool.receive(self.timeout)
+                epoch, number, worker_id, result = self.pool.receive(self.timeout)
                 if isinstance(result, WorkerError) and number is None:
                     result.reraise()                    # worker_init_fn failed
                 if epoch != self.epoch:                 # left over from an earlier epoch
-                    discard(result)
+                    self.pool.discard(result, worker_id)
                     continue
-                self.ready[number] = result
-            result = self.ready.pop(self.next_number)
+                self.ready[number] = (worker_id, result)
+            worker_id, result = self.ready.pop(self.next_number)
             self.next_number += 1
             if isinstance(result, WorkerError):
                 result.reraise()
-            batch = unpack(result)
+            batch = self.pool.unpack(result, worker_id)
             self._send_one()
             return batch
         except BaseException:
@@ -449,11 +634,13 @@ class MultiProcessIterator:
         if self.finished:
             return
         self.finished = True
-        for result in self.ready.values():
-            discard(result)
+        self.tasks = None
+        for worker_id, result in self.ready.values():
+            self.pool.discard(result, worker_id)
         self.ready.clear()
         if error or not self.keep_pool:
             self.pool.shutdown()
+        self.handle = None          # a persistent pool now lives as long as its loader
 
     def close(self):
         self._finish()
