@@ -33,7 +33,9 @@ def _require_tensor(op, x):
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias, for input (*, in_features) and weight (out, in)."""
     _check_linear("linear", input, weight, bias)
-    return _mm.linear(input, weight, bias)
+    if bias is None:
+        return _mm.Linear.apply(input, weight)
+    return _mm.Linear.apply(input, weight, bias)
 
 
 def _check_linear(op, input, weight, bias):
@@ -90,7 +92,9 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 # ----------------------------------------------------------------------------- activations
 
 def relu(input, inplace=False):
-    return _relu.relu(input)
+    # holders=1: this parameter; on a temporary (`F.relu(self.fc1(x))`) it is the only
+    # other reference, and the ReLU may then run in place (ops/relu.py)
+    return _relu.relu(input, holders=1)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):

@@ -121,6 +121,11 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
                                   f'"forward" function')
 
+    def _has_hooks(self):
+        d = self.__dict__
+        return bool(d.get("_forward_pre_hooks") or d.get("_forward_hooks")
+                    or d.get("_backward_hooks") or d.get("_backward_pre_hooks"))
+
     def __call__(self, *args, **kwargs):
         d = self.__dict__
         try:
