@@ -278,13 +278,21 @@ def _topological_order(root):
             continue
         visited.add(id(node))
         stack.append((node, True))
-        parents = [p for p in getattr(node, "parents", ()) if p is not None
-                   and id(p) not in visited]
         # Leaves go on the stack first, so they are expanded last and come out right
         # after their consumer: a leaf's .grad and post-hooks (DDP starts its bucket's
         # allreduce there) happen while earlier layers' backward is still to run.
-        stack.extend((p, False) for p in parents if isinstance(p, AccumulateGrad))
-        stack.extend((p, False) for p in parents if not isinstance(p, AccumulateGrad))
+        inner = None
+        for p in getattr(node, "parents", ()):
+            if p is None or id(p) in visited:
+                continue
+            if type(p) is AccumulateGrad:
+                stack.append((p, False))
+            elif inner is None:
+                inner = [p]
+            else:
+                inner.append(p)
+        if inner is not None:
+            stack.extend([(p, False) for p in inner])
     order.reverse()
     return order
 

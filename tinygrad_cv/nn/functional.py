@@ -39,6 +39,15 @@ def linear(input, weight, bias=None):
 
 
 def _check_linear(op, input, weight, bias):
+    if isinstance(input, Tensor) and isinstance(weight, Tensor):
+        # the common case tested on the raw arrays in one expression;
+        # anything else falls through to the checks below, which name what is wrong
+        x, w = input.data, weight.data
+        if (w.ndim == 2 and x.ndim and x.shape[-1] == w.shape[1] and x.dtype == w.dtype
+                and (bias is None or (isinstance(bias, Tensor)
+                                      and bias.data.shape == (w.shape[0],)
+                                      and bias.data.dtype == x.dtype))):
+            return
     _require_tensor(op, input)
     _require_tensor(op, weight)
     if weight.ndim != 2:
