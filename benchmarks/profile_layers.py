@@ -38,6 +38,9 @@ DEFAULT_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="mnist_cnn", choices=common.MODEL_NAMES,
+                   help="mnist_cnn: the per-stage table below; any other model: a table "
+                        "by op kind (op_profile.py)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -281,6 +284,10 @@ def profile_table(rows, whole):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     common.configure_threads(args.threads)  # before numpy/numba/torch are imported
+    if args.model != "mnist_cnn":
+        import op_profile
+        op_profile.run(args)
+        return
     rows, whole, frameworks, torch = profile(args)
     info = common.machine_info(args.threads, args.device, torch)
     info["thread_setting"] = args.thread_setting

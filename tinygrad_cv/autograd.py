@@ -35,11 +35,19 @@ from .memory import owns_gradient
 
 # ----------------------------------------------------------------------------- grad mode
 
-_state = threading.local()
+class _ThreadState(threading.local):
+    """Per-thread grad mode and op observer; the class attributes are each thread's
+    starting values (plain attribute reads: `Function.apply` reads both on every op)."""
+
+    grad_enabled = True
+    observer = None
+
+
+_state = _ThreadState()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "grad_enabled", True)
+    return _state.grad_enabled
 
 
 def _set_grad_enabled(mode: bool) -> None:
@@ -125,13 +133,18 @@ class observe_ops:
         self.callback = callback
 
     def __enter__(self):
-        self._prev = getattr(_state, "observer", None)
+        self._prev = _state.observer
         _state.observer = self.callback
         return self
 
     def __exit__(self, *exc):
         _state.observer = self._prev
         return False
+
+
+def current_observer():
+    """The callback of the innermost `observe_ops` block this thread is in, or None."""
+    return _state.observer
 
 
 # ----------------------------------------------------------------------------- sum_to
@@ -224,24 +237,29 @@ class Function:
         made by the first input's `_derived` (this module never imports tensor.py)."""
         first = tensors[0]
         dev = first.device_str
-        if len(tensors) > 1 and any(t.device_str != dev for t in tensors):
-            check_same_device(cls.__name__.lower(), [t.device_str for t in tensors])
-        record = is_grad_enabled() and any(t.requires_grad for t in tensors)
-        if record:
-            ctx = Context(cls, tuple(t.requires_grad for t in tensors))
+        state = _state
+        if len(tensors) == 1:
+            needs = (first.requires_grad,)
+            record = needs[0] and state.grad_enabled
         else:
-            ctx = Context(cls, (False,) * len(tensors))
+            for t in tensors:
+                if t.device_str != dev:
+                    check_same_device(cls.__name__.lower(), [t.device_str for t in tensors])
+            needs = tuple([t.requires_grad for t in tensors])
+            record = True in needs and state.grad_enabled
+        ctx = Context(cls, needs if record else (False,) * len(tensors))
         with np.errstate(all="ignore"):   # inf/nan follow IEEE silently, as in torch
             out = cls.forward(ctx, *[t.data for t in tensors], **params)
         if cls.output_device_param is not None:
             dev = params[cls.output_device_param]
         if record:
-            ctx.parents = tuple(t._node() if t.requires_grad else None for t in tensors)
-            ctx.input_meta = tuple((t.data.shape, t.data.dtype) for t in tensors)
-        result = first._derived(out, dev, grad_fn=ctx if record else None)
-        observer = getattr(_state, "observer", None)
-        if observer is not None:
-            observer(cls, tensors, params, result)
+            ctx.parents = tuple([t._node() if t.requires_grad else None for t in tensors])
+            ctx.input_meta = tuple([(t.data.shape, t.data.dtype) for t in tensors])
+            result = first._derived(out, dev, ctx)
+        else:
+            result = first._derived(out, dev)
+        if state.observer is not None:
+            state.observer(cls, tensors, params, result)
         return result
 
 
@@ -260,13 +278,21 @@ def _topological_order(root):
             continue
         visited.add(id(node))
         stack.append((node, True))
-        parents = [p for p in getattr(node, "parents", ()) if p is not None
-                   and id(p) not in visited]
         # Leaves go on the stack first, so they are expanded last and come out right
         # after their consumer: a leaf's .grad and post-hooks (DDP starts its bucket's
         # allreduce there) happen while earlier layers' backward is still to run.
-        stack.extend((p, False) for p in parents if isinstance(p, AccumulateGrad))
-        stack.extend((p, False) for p in parents if not isinstance(p, AccumulateGrad))
+        inner = None
+        for p in getattr(node, "parents", ()):
+            if p is None or id(p) in visited:
+                continue
+            if type(p) is AccumulateGrad:
+                stack.append((p, False))
+            elif inner is None:
+                inner = [p]
+            else:
+                inner.append(p)
+        if inner is not None:
+            stack.extend([(p, False) for p in inner])
     order.reverse()
     return order
 

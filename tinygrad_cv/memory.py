@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import sys
+import sysconfig
 import threading
 
 import numpy as np
@@ -41,8 +42,9 @@ MAX_POOL_BYTES = 256 * 2**20
 WORKSPACE_KEEP_BYTES = 128 * 2**20
 """Workspaces up to this size are kept for reuse; larger ones are freed after use."""
 
-REFCOUNTS_EXACT = hasattr(sys, "getrefcount") and sys.version_info < (3, 14)
-"""CPython before 3.14 counts every reference an array has."""
+REFCOUNTS_EXACT = (hasattr(sys, "getrefcount") and sys.version_info < (3, 14)
+                   and not sysconfig.get_config_var("Py_GIL_DISABLED"))
+"""CPython before 3.14 (with the GIL) counts every reference an object has."""
 
 _lock = threading.Lock()
 _pool = {}          # nbytes -> list of uint8 buffers
@@ -129,6 +131,27 @@ def owns_gradient(arr, holders):
             and sys.getrefcount(arr) <= holders + 2):
         return False
     return arr.base is None or is_exclusive_view(arr)
+
+
+def sole_owner(arr, holders):
+    """True when `holders` references (the caller's) are all that reach `arr`'s memory:
+    `arr` is a NumPy array with exactly that many references, owning its data or a view
+    of a NumPy array (a pooled buffer or another owner) that no other array or object
+    references. NumPy makes every view point at the owner of the memory, so any other
+    view of it would show in the owner's count."""
+    if not (REFCOUNTS_EXACT and type(arr) is np.ndarray
+            and sys.getrefcount(arr) == holders + 2):     # + our parameter and argument
+        return False
+    base = arr.base
+    if base is None:
+        return True
+    if type(base) is not np.ndarray or base.base is not None:
+        return False
+    with _lock:
+        bucket = _pool.get(base.nbytes, ())
+        pooled = any(raw is base for raw in bucket)
+        # arr.base, the local `base`, getrefcount's argument (+ the bucket list if pooled)
+        return sys.getrefcount(base) == 3 + pooled
 
 
 # ----------------------------------------------------------------------------- scratch

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from ..ops import relu as _relu
 from ..tensor import Tensor
+from .activation import ReLU
 from .module import Module, _add_indent
 from .parameter import Parameter
 
@@ -36,7 +38,13 @@ class Sequential(Module):
 
     def forward(self, input):
         for module in self._modules.values():
-            input = module(input)
+            if type(module) is ReLU and type(input) is Tensor and not module._has_hooks():
+                # what ReLU's __call__ would run, called from here so that the loop's
+                # variable is provably the only holder of a temporary: then the ReLU
+                # may run in place (ops/relu.py)
+                input = _relu.relu(input, holders=1)
+            else:
+                input = module(input)
         return input
 
     def __len__(self):

@@ -33,10 +33,21 @@ def _require_tensor(op, x):
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias, for input (*, in_features) and weight (out, in)."""
     _check_linear("linear", input, weight, bias)
-    return _mm.linear(input, weight, bias)
+    if bias is None:
+        return _mm.Linear.apply(input, weight)
+    return _mm.Linear.apply(input, weight, bias)
 
 
 def _check_linear(op, input, weight, bias):
+    if isinstance(input, Tensor) and isinstance(weight, Tensor):
+        # the common case tested on the raw arrays in one expression;
+        # anything else falls through to the checks below, which name what is wrong
+        x, w = input.data, weight.data
+        if (w.ndim == 2 and x.ndim and x.shape[-1] == w.shape[1] and x.dtype == w.dtype
+                and (bias is None or (isinstance(bias, Tensor)
+                                      and bias.data.shape == (w.shape[0],)
+                                      and bias.data.dtype == x.dtype))):
+            return
     _require_tensor(op, input)
     _require_tensor(op, weight)
     if weight.ndim != 2:
@@ -90,7 +101,9 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 # ----------------------------------------------------------------------------- activations
 
 def relu(input, inplace=False):
-    return _relu.relu(input)
+    # holders=1: this parameter; on a temporary (`F.relu(self.fc1(x))`) it is the only
+    # other reference, and the ReLU may then run in place (ops/relu.py)
+    return _relu.relu(input, holders=1)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):

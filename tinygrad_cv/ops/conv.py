@@ -36,6 +36,7 @@ from .. import memory, parallel
 from ..autograd import Function
 from ..backend import xp_of
 from ..kernels import kernels_for
+from .relu import relu_grad
 
 COLUMN_BUDGET_BYTES = 2 * 2**20
 """Largest column buffer one thread builds at once; bigger batches run in chunks."""
@@ -399,7 +400,11 @@ def conv_backward(x4, weight, grad4, geom, need_x=True, need_w=True):
 # ----------------------------------------------------------------------------- the op
 
 class Conv2d(Function):
-    """2-D cross-correlation (torch's conv2d) on raw arrays; bias optional (3rd input)."""
+    """2-D cross-correlation (torch's conv2d) on raw arrays; bias optional (3rd input).
+    A following ReLU may join this node (ops/relu.py): `ctx.relu_out` is then the output
+    it overwrote, and backward masks the gradient with it first."""
+
+    fuses_relu = True
 
     @staticmethod
     def forward(ctx, x, weight, *maybe_bias, geom):
@@ -408,6 +413,7 @@ class Conv2d(Function):
                                             geom.width))
         ctx.geom = geom
         ctx.has_bias = bool(maybe_bias)
+        ctx.relu_out = None
         out = conv_forward(x4, weight, maybe_bias[0] if maybe_bias else None, geom)
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save_for_backward(x4 if need_w else None, weight if need_x else None)
@@ -419,6 +425,9 @@ class Conv2d(Function):
         x4, weight = ctx.saved
         xp = xp_of(grad)
         need = ctx.needs_input_grad
+        if ctx.relu_out is not None:
+            owned = memory.owns_gradient(grad, 2)   # asked before the call references it
+            grad = relu_grad(ctx.relu_out, grad, in_place=owned)
         grad4 = xp.ascontiguousarray(grad).reshape(geom.batch, geom.out_channels,
                                                    geom.out_h, geom.out_w)
         grad_x, grad_w = conv_backward(x4, weight, grad4, geom, need[0], need[1])

@@ -9,6 +9,7 @@ from ..backend import check_same_device, xp_of
 from .. import memory
 from .elementwise import as_tensor_operand, cast
 from .movement import reshape
+from .relu import relu_grad
 
 
 class MatMul(Function):
@@ -67,7 +68,11 @@ class Linear(Function):
     the three ops' Python bookkeeping (operand checks, dtype promotion, broadcasting,
     three graph nodes, a sum_to for the bias gradient) cost more than the GEMMs. The
     bias is added in place into the GEMM's output; backward is two GEMMs and a row sum.
+    A following ReLU may join this node (ops/relu.py): then `ctx.relu_out` is the
+    output it overwrote, and backward masks the gradient with it first.
     """
+
+    fuses_relu = True
 
     @staticmethod
     def forward(ctx, x, weight, *maybe_bias):
@@ -86,11 +91,15 @@ class Linear(Function):
         ctx.save_for_backward(x2 if need[1] else None, weight if need[0] else None)
         ctx.x_shape = x.shape
         ctx.has_bias = bool(maybe_bias)
+        ctx.relu_out = None
         return out.reshape(x.shape[:-1] + (weight.shape[0],))
 
     @staticmethod
     def backward(ctx, grad):
         x2, weight = ctx.saved
+        if ctx.relu_out is not None:
+            owned = memory.owns_gradient(grad, 2)   # asked before the call references it
+            grad = relu_grad(ctx.relu_out, grad, in_place=owned)
         weight_shape = (grad.shape[-1], ctx.x_shape[-1])
         xp = xp_of(grad)
         need = ctx.needs_input_grad

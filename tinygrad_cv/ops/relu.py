@@ -2,16 +2,26 @@
 
 CPU float arrays run the Numba kernels of kernels/cpu/relu.py (NumPy's select built two
 boolean temporaries); CuPy and other dtypes use array ops. `relu_grad` is shared with the
-layers that fuse a ReLU into their own backward.
+ops that fuse a ReLU into their own backward.
+
+A ReLU whose input nobody else can see runs in place (see `relu`): on a Linear's or a
+conv's output it becomes part of that op's graph node (`fuses_relu` ops: their backward
+applies the mask first, so the step has one node and one array less, as a hand-fused
+`relu(linear(x))`); on any other op's output it overwrites the array and keeps its own
+node. "Nobody else" is proved by reference counts, so this is CPython < 3.14 only.
 """
 from __future__ import annotations
 
 import numpy as np
 
+import sys
+import weakref
+
 from .. import memory
-from ..autograd import Function
+from ..autograd import Context, Function, current_observer, is_grad_enabled
 from ..backend import xp_of
 from ..kernels import cpu
+from ..tensor import Tensor
 from .elementwise import _masked
 
 
@@ -31,9 +41,12 @@ class Relu(Function):
     two boolean temporaries); CuPy and other dtypes use array ops."""
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx, a, in_place=False):
         kernels = _relu_kernels(a)
-        if kernels is None:
+        if in_place:                        # `a` is scratch only this op sees: see relu()
+            kernels.relu_inplace(a.ravel(order="K"))
+            out = a
+        elif kernels is None:
             out = xp_of(a).maximum(a, 0)
         else:
             if not (a.flags.c_contiguous or a.flags.f_contiguous):
@@ -70,5 +83,38 @@ def relu_grad(out, grad, in_place=False):
     return grad_in
 
 
-def relu(x):
+def relu(x, holders=0):
+    """max(x, 0). `holders`: how many references to `x` the calling frames hold beyond
+    this function's own (their parameters, an args tuple), all of them temporaries that
+    die when the call returns; with exactly those and nothing else reaching `x` or its
+    array, the ReLU runs in place (module docstring). Callers that cannot vouch for their
+    references pass 0, which never matches, so nothing is overwritten."""
+    if holders and _exclusive(x, holders + 3):   # + our parameter, `x` below, the argument
+        ctx = x.grad_fn
+        if ctx is None:                     # no graph (no_grad, or no input needs grad)
+            cpu.relu_inplace(x.data.ravel(order="K"))
+            return x
+        if (getattr(ctx.fn, "fuses_relu", False) and type(ctx) is Context
+                and ctx.__dict__.get("relu_out", False) is None
+                and sys.getrefcount(ctx) == 3):     # x.grad_fn, `ctx`, the argument
+            cpu.relu_inplace(x.data.ravel(order="K"))
+            ctx.relu_out = x.data           # its backward masks the gradient first
+            return x
+        return Relu.apply(x, in_place=True)
     return Relu.apply(x)
+
+
+def _exclusive(x, count):
+    """True when `x` is a plain CPU float Tensor produced by an op, that exactly `count`
+    references reach (no weak ones), whose array only `x` holds, and no op observer runs:
+    then overwriting its array changes nothing anyone can see."""
+    if type(x) is not Tensor or sys.getrefcount(x) != count or weakref.getweakrefcount(x):
+        return False
+    arr = x.data
+    if (_relu_kernels(arr) is None or not arr.flags.writeable or x.requires_grad
+            != (x.grad_fn is not None) or current_observer() is not None
+            or (x.grad_fn is not None and not is_grad_enabled())):
+        return False
+    if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        return False
+    return memory.sole_owner(arr, holders=2)    # x.data, `arr`
