@@ -12,10 +12,10 @@ node. "Nobody else" is proved by reference counts, so this is CPython < 3.14 onl
 """
 from __future__ import annotations
 
-import numpy as np
-
 import sys
 import weakref
+
+import numpy as np
 
 from .. import memory
 from ..autograd import Context, Function, current_observer, is_grad_enabled
@@ -36,9 +36,7 @@ def _relu_kernels(arr):
 class Relu(Function):
     """max(x, 0); the derivative at 0 is 0, as PyTorch (NaN passes forward; backward is
     torch's threshold_backward select: grad where out > 0, else 0, NaN grads included).
-
-    CPU float arrays use the Numba kernels of kernels/cpu/relu.py (NumPy's select built
-    two boolean temporaries); CuPy and other dtypes use array ops."""
+    `in_place`: `a` is scratch only this op sees (see `relu`)."""
 
     @staticmethod
     def forward(ctx, a, in_place=False):
