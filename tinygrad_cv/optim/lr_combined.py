@@ -26,6 +26,23 @@ class _OfSchedulers(LRScheduler):
             sched.load_state_dict(saved)
 
 
+def _check_schedulers(kind, schedulers, optimizer, joiner):
+    """torch's checks (and messages) of the schedulers a SequentialLR / ChainedScheduler
+    combines: each has an optimizer, none is ReduceLROnPlateau, all share `optimizer`."""
+    for i, sched in enumerate(schedulers):
+        if not hasattr(sched, "optimizer"):
+            raise TypeError(f"{kind} at index {i} should have `optimizer` as its attribute.")
+        if isinstance(sched, ReduceLROnPlateau):
+            raise ValueError(f"{kind} does not support `ReduceLROnPlateau` scheduler as it "
+                             f"requires additional kwargs to be specified when calling "
+                             f"`step`, but got one at index {i} in the given schedulers "
+                             f"sequence.")
+        if sched.optimizer is not optimizer:
+            raise ValueError(f"{kind} expects all schedulers to belong to the same optimizer, "
+                             f"but got scheduler {type(sched).__name__} at index {i} "
+                             f"{joiner} a different optimizer")
+
+
 class SequentialLR(_OfSchedulers):
     """Run `schedulers[0]` until `milestones[0]`, then `schedulers[1]` (restarted from its
     epoch 0), and so on; as torch.optim.lr_scheduler.SequentialLR."""
@@ -34,19 +51,7 @@ class SequentialLR(_OfSchedulers):
         if len(schedulers) < 1:
             raise ValueError("SequentialLR expects at least one scheduler, but got no "
                              "scheduler.")
-        for i, sched in enumerate(schedulers):
-            if not hasattr(sched, "optimizer"):
-                raise TypeError(f"SequentialLR at index {i} should have `optimizer` as its "
-                                f"attribute.")
-            if isinstance(sched, ReduceLROnPlateau):
-                raise ValueError(f"SequentialLR does not support `ReduceLROnPlateau` "
-                                 f"scheduler as it requires additional kwargs to be specified "
-                                 f"when calling `step`, but got one at index {i} in the given "
-                                 f"schedulers sequence.")
-            if sched.optimizer is not optimizer:
-                raise ValueError(f"SequentialLR expects all schedulers to belong to the same "
-                                 f"optimizer, but got scheduler {type(sched).__name__} at "
-                                 f"index {i} has a different optimizer")
+        _check_schedulers("SequentialLR", schedulers, optimizer, "has")
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(f"Sequential Schedulers expects number of schedulers provided to "
                              f"be one more than the number of milestone points, but got "
@@ -191,19 +196,7 @@ class ChainedScheduler(_OfSchedulers):
             raise ValueError("ChainedScheduler expects at least one scheduler to be chained, "
                              "but got no scheduler.")
         optimizer = optimizer or schedulers[0].optimizer
-        for i, sched in enumerate(schedulers):
-            if not hasattr(sched, "optimizer"):
-                raise TypeError(f"ChainedScheduler at index {i} should have `optimizer` as "
-                                f"its attribute.")
-            if isinstance(sched, ReduceLROnPlateau):
-                raise ValueError(f"ChainedScheduler does not support `ReduceLROnPlateau` "
-                                 f"scheduler as it requires additional kwargs to be specified "
-                                 f"when calling `step`, but got one at index {i} in the given "
-                                 f"schedulers sequence.")
-            if sched.optimizer is not optimizer:
-                raise ValueError(f"ChainedScheduler expects all schedulers to belong to the "
-                                 f"same optimizer, but got scheduler {type(sched).__name__} at "
-                                 f"index {i} with a different optimizer")
+        _check_schedulers("ChainedScheduler", schedulers, optimizer, "with")
         self._schedulers = list(schedulers)
         self.optimizer = optimizer
         self._last_lr = self._current_lrs()
