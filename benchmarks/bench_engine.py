@@ -42,6 +42,19 @@ def rss_mib():
     return float("nan")
 
 
+def plain_loop_epoch(model, loader, optimizer):
+    """One epoch of the pytorch/examples loop, the baseline the engine is measured
+    against; returns the last batch's loss."""
+    from tinygrad_cv.nn import functional as F
+    model.train()
+    for data, target in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(data), target)
+        loss.backward()
+        optimizer.step()
+    return loss
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,7 +79,6 @@ def main():
     from tinygrad_cv.data import DataLoader, TensorDataset
     from tinygrad_cv.engine import Runner
     from tinygrad_cv.models import MnistCNN
-    from tinygrad_cv.nn import functional as F
     tc.set_num_threads(args.threads)
 
     rs = np.random.RandomState(0)
@@ -85,13 +97,7 @@ def main():
         model, loader = fresh()
         optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         start, cpu = time.perf_counter(), time.process_time()
-        model.train()
-        for data, target in loader:
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(data), target)
-            loss.backward()
-            optimizer.step()
-        loss.item()
+        plain_loop_epoch(model, loader, optimizer).item()
         return time.perf_counter() - start, time.process_time() - cpu
 
     work = tempfile.mkdtemp(prefix="bench_engine_")
@@ -172,7 +178,6 @@ def profile_small(pairs):
     from tinygrad_cv import nn, optim
     from tinygrad_cv.data import DataLoader, TensorDataset
     from tinygrad_cv.engine import Runner
-    from tinygrad_cv.nn import functional as F
     tc.set_num_threads(1)
     rs = np.random.RandomState(0)
     dataset = TensorDataset(tc.tensor(rs.randn(4000, 16).astype(np.float32)),
@@ -187,12 +192,7 @@ def profile_small(pairs):
     def plain():
         model, loader = fresh()
         optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        model.train()
-        for data, target in loader:
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(data), target)
-            loss.backward()
-            optimizer.step()
+        plain_loop_epoch(model, loader, optimizer)
 
     def engine():
         model, loader = fresh()
