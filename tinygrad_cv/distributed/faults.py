@@ -31,12 +31,20 @@ class DistributedTimeoutError(RuntimeError):
     """A wait on other ranks passed the process group's timeout."""
 
 
-def _flush_std_streams():
+ABORT_GRACE_S = 1.0
+"""How long a failing rank waits between printing and MPI_Abort. mpiexec forwards each
+rank's output asynchronously and drops what is still in flight when the abort ends the
+job: without the wait, a loaded CI machine once lost both ranks' tracebacks."""
+
+
+def _flush_and_abort(group, status):
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:   # a closed stream must not stop the abort
             pass
+    time.sleep(ABORT_GRACE_S)
+    group.MPI.COMM_WORLD.Abort(int(status))
 
 
 SPIN_S = 0.1
@@ -78,8 +86,7 @@ def abort_job(group, status, reason):
     otherwise wait for it in their next collective."""
     sys.stderr.write(f"tinygrad_cv.distributed: rank {group.rank} of {group.size}: {reason}; "
                      f"aborting all ranks (MPI_Abort)\n")
-    _flush_std_streams()
-    group.MPI.COMM_WORLD.Abort(int(status))
+    _flush_and_abort(group, status)
 
 
 _previous_hooks = None
@@ -101,8 +108,7 @@ def install_abort_on_uncaught(get_group):
         sys.stderr.write(f"tinygrad_cv.distributed: rank {group.rank} of {group.size} failed "
                          f"with an uncaught exception{where}; aborting all ranks "
                          f"(MPI_Abort)\n")
-        _flush_std_streams()
-        group.MPI.COMM_WORLD.Abort(ABORT_EXIT_CODE)
+        _flush_and_abort(group, ABORT_EXIT_CODE)
 
     def sys_hook(exc_type, exc, tb):
         previous_sys(exc_type, exc, tb)
