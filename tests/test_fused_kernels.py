@@ -317,7 +317,10 @@ def test_batch_norm_kernels_match_the_array_path(training, affine, shape, parall
 @pytest.mark.parametrize("multiplier", [1, 2])
 @pytest.mark.parametrize("kwargs", [dict(padding=1), dict(stride=2, padding=1),
                                     dict(stride=(2, 1), padding=(0, 2), dilation=(1, 2)),
-                                    dict(padding="same")])
+                                    dict(padding="same"),
+                                    # unread last rows/columns; padding past the taps
+                                    dict(stride=2), dict(padding=3),
+                                    dict(stride=3, padding=2, dilation=2)])
 @pytest.mark.parametrize("split", [False, True])
 def test_depthwise_kernels_match_the_grouped_gemm_path(multiplier, kwargs, split,
                                                        monkeypatch):

@@ -211,8 +211,9 @@ def _chunk_size(geom, itemsize):
 
 def _for_each_chunk(xp, geom, itemsize, body):
     """`body(start, stop)` over batch chunks; on the CPU the batch is first split across
-    threads by samples (tinygrad_cv/parallel.py) when the layer has enough work."""
-    chunk = _chunk_size(geom, itemsize)
+    threads by samples (tinygrad_cv/parallel.py) when the layer has enough work. The
+    depthwise kernels need no column buffer, so a thread's part is one chunk."""
+    chunk = geom.batch if _depthwise_on_cpu(xp, geom) else _chunk_size(geom, itemsize)
 
     def run_part(first, last):
         for start in range(first, last, chunk):
