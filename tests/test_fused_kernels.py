@@ -343,6 +343,34 @@ def test_depthwise_kernels_match_the_grouped_gemm_path(multiplier, kwargs, split
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("kwargs", [dict(kernel=3, padding=1), dict(kernel=3, stride=2),
+                                    dict(kernel=1), dict(kernel=2, stride=2, dilation=1)])
+@pytest.mark.parametrize("split", [False, True])
+def test_side_by_side_conv_matches_the_per_sample_path(kwargs, split, monkeypatch):
+    """Few output positions put a chunk's samples side by side in one GEMM (conv.py's
+    FEW_POSITIONS); output, dx and dW equal the per-sample GEMMs' (float64), in chunks,
+    split across threads or not."""
+    monkeypatch.setattr(conv_mod, "SPLIT_MIN_FLOPS", 0 if split else 1 << 62)
+    monkeypatch.setattr(conv_mod, "COLUMN_BUDGET_BYTES", 3000)   # several chunks
+    kwargs = dict(kwargs)
+    kernel = kwargs.pop("kernel")
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((7, 5, 4, 4))
+    w = rng.standard_normal((6, 5, kernel, kernel))
+    b = rng.standard_normal(6)
+    results = []
+    for few in (1 << 30, 0):
+        monkeypatch.setattr(conv_mod, "FEW_POSITIONS", few)
+        ts = [tc.Tensor(a, dtype=tc.float64, requires_grad=True) for a in (x, w, b)]
+        out = F.conv2d(*ts, **kwargs)
+        assert out.shape[2] * out.shape[3] <= 16
+        u = np.cos(np.arange(out.numel())).reshape(out.shape)
+        (out * tc.Tensor(u, dtype=tc.float64)).sum().backward()
+        results.append([out.numpy()] + [t.grad.numpy() for t in ts])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_depthwise_conv_gradcheck():
     rng = np.random.default_rng(7)
     gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1, groups=3),

@@ -4,6 +4,9 @@ Layout. The column buffer of a batch chunk is (m, C*kh*kw, OH*OW): row `c*kh*kw 
 holds one input channel's tap over every output position. The forward is then
 `weight(g, O/g, C/g*kh*kw) @ cols(m, g, C/g*kh*kw, OH*OW)`, whose result (m, O, OH*OW)
 is already NCHW: no transpose copy. Groups are the `g` axis of the batched GEMM.
+A layer with few output positions (`FEW_POSITIONS`, e.g. VGG's 8x8 to 2x2 stages) lays
+the chunk's samples side by side instead, (C*kh*kw, m*OH*OW), so each pass is one wide
+GEMM and dW needs no per-sample partials (`_side_by_side`).
 
 Building blocks (each chunks the batch and splits it across threads itself), shared
 with the transposed convolution, whose forward is conv's input gradient:
@@ -40,6 +43,11 @@ from .relu import relu_grad
 
 COLUMN_BUDGET_BYTES = 2 * 2**20
 """Largest column buffer one thread builds at once; bigger batches run in chunks."""
+
+FEW_POSITIONS = 64
+"""Up to this many output positions (8x8) an ungrouped conv runs side by side: GEMMs
+that narrow, one per sample, ran at a third of BLAS's rate at 2x2, and dW's per-sample
+partials wrote O*C*kh*kw floats a sample (benchmarks/README.md, "Decisions")."""
 
 SPLIT_MIN_FLOPS = 4_000_000
 """Convolutions with at least this many forward flops split their batch across threads;
@@ -246,6 +254,26 @@ def _columns(kernels, xp, x_chunk, geom):
     return cols
 
 
+def _side_by_side(geom):
+    """True when the chunk's samples go side by side into one GEMM (FEW_POSITIONS)."""
+    return geom.groups == 1 and geom.positions <= FEW_POSITIONS
+
+
+def _samples_side_by_side(xp, per_sample, slot):
+    """(m, R, P) -> this thread's workspace `slot` holding it as (R, m*P): sample s in
+    columns [s*P, (s+1)*P)."""
+    m, rows, positions = per_sample.shape
+    wide = memory.workspace((rows, m * positions), per_sample.dtype, xp, slot=slot)
+    xp.copyto(wide.reshape(rows, m, positions), per_sample.transpose(1, 0, 2))
+    return wide
+
+
+def _samples_back(xp, wide, dst):
+    """dst (m, R, P) = the (R, m*P) side-by-side matrix `wide`, sample by sample."""
+    m, rows, positions = dst.shape
+    xp.copyto(dst, wide.reshape(rows, m, positions).transpose(1, 0, 2))
+
+
 def _grouped_weight(xp, weight, geom):
     """The (g, O/g, C/g*kh*kw) GEMM view of an (O, C/g, kh, kw) weight."""
     return xp.ascontiguousarray(weight).reshape(geom.groups, geom.out_channels // geom.groups,
@@ -278,6 +306,13 @@ def conv_forward(x4, weight, bias, geom):
 
     def forward_chunk(start, stop):
         cols = _columns(kernels, xp, x4[start:stop], geom)
+        if _side_by_side(geom):
+            wide = _samples_side_by_side(xp, cols, "wide_columns")
+            result = memory.workspace((geom.out_channels, wide.shape[1]), x4.dtype, xp,
+                                      slot="wide_output")
+            xp.matmul(weight_g[0], wide, out=result)
+            _samples_back(xp, result, out_g[start:stop, 0])
+            return
         xp.matmul(weight_g, cols.reshape(stop - start, g, -1, geom.positions),
                   out=out_g[start:stop])
     _for_each_chunk(xp, geom, x4.dtype.itemsize, forward_chunk)
@@ -326,6 +361,22 @@ class _BackwardChunks:
             self.kernels.depthwise_input_grad.serial(
                 self.grad4[start:stop], self.weight, dx, *geom.depthwise_args())
             return
+        if _side_by_side(geom):
+            wide_grad = _samples_side_by_side(xp, self.grad_g[start:stop, 0], "wide_grad")
+            dwide = memory.workspace((geom.in_channels * geom.taps, wide_grad.shape[1]),
+                                     wide_grad.dtype, xp, slot="wide_columns")
+            xp.matmul(self.weight_t[0], wide_grad, out=dwide)
+            if geom.is_pointwise:
+                _samples_back(xp, dwide, dx.reshape(m, geom.in_channels, geom.positions))
+                return
+            dcols = memory.workspace((m, geom.in_channels * geom.taps, geom.positions),
+                                     dwide.dtype, xp)
+            _samples_back(xp, dwide, dcols)
+            _serial(self.kernels.col2im, xp)(
+                dcols.reshape(m * geom.in_channels, geom.taps, geom.positions),
+                dx.reshape(m * geom.in_channels, geom.height, geom.width),
+                *geom.kernel_args())
+            return
         if geom.is_pointwise:
             xp.matmul(self.weight_t, self.grad_g[start:stop],
                       out=dx.reshape(m, g, geom.in_channels // g, geom.positions))
@@ -347,6 +398,11 @@ class _BackwardChunks:
             self.partial_w[start] = part
             return
         cols = _columns(self.kernels, xp, self.x4[start:stop], geom)
+        if _side_by_side(geom):
+            wide_cols = _samples_side_by_side(xp, cols, "wide_columns")
+            wide_grad = _samples_side_by_side(xp, self.grad_g[start:stop, 0], "wide_grad")
+            self.partial_w[start] = xp.matmul(wide_grad, wide_cols.T)[None]
+            return
         cols_t = cols.reshape(stop - start, g, -1, geom.positions).transpose(0, 1, 3, 2)
         shape = (stop - start, g, geom.out_channels // g, geom.in_channels // g * geom.taps)
         per_sample = memory.workspace(shape, self.grad_g.dtype, xp, slot="weight_grad")
