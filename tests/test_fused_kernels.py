@@ -375,3 +375,36 @@ def test_depthwise_conv_gradcheck():
     rng = np.random.default_rng(7)
     gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1, groups=3),
               rng.standard_normal((2, 3, 5, 6)), rng.standard_normal((6, 1, 3, 3)))
+
+
+# ============================================================================ hardtanh / relu6
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bounds", [(0.0, 6.0), (-1.0, 1.0), (0.5, 0.5)])
+@pytest.mark.parametrize("layout", ["c", "f", "strided"])
+def test_hardtanh_kernels_match_the_array_ops(dtype, bounds, layout, monkeypatch):
+    """The Numba clamp and its select (kernels/cpu/relu.py) give the values and gradients
+    of NumPy's clip and torch's select formula: NaN passes forward, the bounds themselves
+    get gradient 0, a NaN / inf gradient is zeroed outside."""
+    from tinygrad_cv.ops import relu as relu_mod
+    lo, hi = bounds
+    rng = np.random.default_rng(9)
+    base = rng.standard_normal((6, 10)) * 4
+    base[0, :4] = [lo, hi, np.nan, -np.inf]
+    x = {"c": base, "f": np.asfortranarray(base), "strided": base[:, ::2]}[layout]
+    grad = rng.standard_normal(x.shape)
+    grad[1, :3] = [np.nan, np.inf, -np.inf]
+    grad[0, 3] = np.nan                     # at -inf input: outside, so 0
+    results = []
+    for kernels in (True, False):
+        if not kernels:
+            monkeypatch.setattr(relu_mod, "_relu_kernels", lambda arr: None)
+        t = tc.Tensor(x.astype(dtype), dtype=dtype, requires_grad=True)
+        out = F.hardtanh(t, lo, hi)
+        out.backward(tc.Tensor(grad.astype(dtype), dtype=dtype))
+        results.append((out.numpy(), t.grad.numpy()))
+    (out_k, grad_k), (out_a, grad_a) = results
+    np.testing.assert_array_equal(out_k, out_a)
+    np.testing.assert_array_equal(grad_k, grad_a)
+    want = np.where((x > lo) & (x < hi), grad, 0).astype(dtype)
+    np.testing.assert_array_equal(grad_k, want)

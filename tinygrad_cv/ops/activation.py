@@ -116,6 +116,7 @@ def _keep_mask(xp, gen, shape, p):
 # now carrying the op's graph node; see `run_activation`.
 
 from ..autograd import is_grad_enabled  # noqa: E402
+from .relu import Hardtanh  # noqa: E402,F401  (relu6 / hardtanh below; its kernels live with ReLU's)
 
 
 def _checked_float(op, x):
@@ -159,21 +160,6 @@ def run_activation(op, fn, x, inplace=False, **params):
         x.grad_fn = node
         x.requires_grad = True
     return x
-
-
-class Hardtanh(Function):
-    """clamp(x, lo, hi); the gradient is 1 strictly inside (lo, hi), 0 elsewhere (torch)."""
-
-    @staticmethod
-    def forward(ctx, x, min_val, max_val):
-        lo, hi = x.dtype.type(min_val), x.dtype.type(max_val)
-        ctx.save_for_backward((x > lo) & (x < hi))
-        return xp_of(x).clip(x, lo, hi)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (inside,) = ctx.saved
-        return grad * inside
 
 
 class Hardsigmoid(Function):

@@ -1,4 +1,5 @@
-"""ReLU: forward, backward and the choice of kernel, in one place.
+"""ReLU (and ReLU6 / hardtanh, its clipped form): forward, backward and the choice of
+kernel, in one place.
 
 CPU float arrays run the Numba kernels of kernels/cpu/relu.py (NumPy's select built two
 boolean temporaries); CuPy and other dtypes use array ops. `relu_grad` is shared with the
@@ -59,6 +60,37 @@ class Relu(Function):
         (out,) = ctx.saved
         owned = memory.owns_gradient(grad, 2)   # asked before the call, which references `grad`
         return relu_grad(out, grad, in_place=owned)
+
+
+class Hardtanh(Function):
+    """clamp(x, lo, hi); the gradient is 1 strictly inside (lo, hi), 0 elsewhere (torch)."""
+
+    @staticmethod
+    def forward(ctx, x, min_val, max_val):
+        lo, hi = x.dtype.type(min_val), x.dtype.type(max_val)
+        ctx.bounds = (lo, hi)
+        if _relu_kernels(x) is not None:
+            if not (x.flags.c_contiguous or x.flags.f_contiguous):
+                x = np.ascontiguousarray(x)
+            out = memory.empty_like(x)
+            cpu.hardtanh_forward(x.ravel(order="K"), out.ravel(order="K"), lo, hi)
+        else:
+            out = xp_of(x).clip(x, lo, hi)
+        ctx.save_for_backward(out)      # the output, which the next layer holds anyway
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved
+        lo, hi = ctx.bounds
+        if (_relu_kernels(grad) is not None and grad.shape == out.shape
+                and grad.dtype == out.dtype and grad.strides == out.strides
+                and (out.flags.c_contiguous or out.flags.f_contiguous)):
+            grad_in = memory.empty_like(grad)
+            cpu.hardtanh_backward(out.ravel(order="K"), grad.ravel(order="K"),
+                                  grad_in.ravel(order="K"), lo, hi)
+            return grad_in
+        return _masked((out > lo) & (out < hi), grad)
 
 
 def relu_grad(out, grad, in_place=False):

@@ -1,5 +1,5 @@
-"""ReLU forward/backward (out of place and in place) and the bias + ReLU epilogue that
-conv2d and Linear share."""
+"""ReLU forward/backward (out of place and in place), the bias + ReLU epilogue that
+conv2d and Linear share, and hardtanh (ReLU6) forward/backward."""
 from __future__ import annotations
 
 import numpy as np
@@ -75,3 +75,22 @@ def relu_backward_inplace(out, grad):
     zero = np.zeros(1, grad.dtype)[0]
     for i in prange(out.size):
         grad[i] = zero if out[i] <= 0 else grad[i]
+
+
+@size_dispatched
+def hardtanh_forward(x, out, lo, hi):
+    """out = clamp(x, lo, hi) over flat arrays, NaN passing (ReLU6 is (0, 6)): one pass,
+    where NumPy's clip and the boolean mask torch's backward needs took four."""
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = lo if v < lo else (hi if v > hi else v)
+
+
+@size_dispatched
+def hardtanh_backward(out, grad, grad_in, lo, hi):
+    """grad_in = grad where lo < out < hi else 0 (torch's hardtanh_backward: a select;
+    from the output, since lo < clamp(x) < hi exactly when lo < x < hi)."""
+    zero = np.zeros(1, grad.dtype)[0]
+    for i in prange(out.size):
+        v = out[i]
+        grad_in[i] = grad[i] if (v > lo and v < hi) else zero
