@@ -47,7 +47,9 @@ COLUMN_BUDGET_BYTES = 2 * 2**20
 FEW_POSITIONS = 64
 """Up to this many output positions (8x8) an ungrouped conv runs side by side: GEMMs
 that narrow, one per sample, ran at a third of BLAS's rate at 2x2, and dW's per-sample
-partials wrote O*C*kh*kw floats a sample (benchmarks/README.md, "Decisions")."""
+partials wrote O*C*kh*kw floats a sample (benchmarks/README.md, "Decisions"). The
+last bits of float32 results then depend on the chunk width BLAS sees: the same for a
+given thread count, not always between thread counts."""
 
 SPLIT_MIN_FLOPS = 4_000_000
 """Convolutions with at least this many forward flops split their batch across threads;
