@@ -20,12 +20,16 @@ from numba import njit, prange, uint64
 from .dispatch import size_dispatched
 
 
+PLANE_BLOCKS = 64
+"""The stride-1 kernels work their planes in this many blocks, each with its buffers
+allocated once: on 8x8 planes two allocations per plane cost as much as its taps."""
+
+
 @njit(cache=True, inline="always")
-def _padded_plane(src, top, left, rows, cols, extra):
-    """A zeroed flat buffer of rows * cols + extra holding the part of `src` (h, w) that
-    falls inside it at (top, left): the plane with its zero border (the `extra` zeros
-    cover the shifts that run past the last row's end)."""
-    flat = np.zeros(rows * cols + extra, src.dtype)
+def _fill_plane(flat, src, top, left, rows, cols):
+    """Write the part of `src` (h, w) that falls inside the (rows, cols) plane `flat` at
+    (top, left); the rest of `flat` (its zero border) is left as it is, so a buffer
+    zeroed once serves every plane of the same geometry."""
     h, w = src.shape
     h = min(h, rows - top)
     w = min(w, cols - left)
@@ -33,6 +37,15 @@ def _padded_plane(src, top, left, rows, cols, extra):
         base = uint64((top + r) * cols + left)
         for q in range(uint64(w)):
             flat[base + q] = src[r, q]
+
+
+@njit(cache=True, inline="always")
+def _padded_plane(src, top, left, rows, cols, extra):
+    """A zeroed flat buffer of rows * cols + extra holding `src` at (top, left): the plane
+    with its zero border (the `extra` zeros cover the shifts that run past the last row's
+    end)."""
+    flat = np.zeros(rows * cols + extra, src.dtype)
+    _fill_plane(flat, src, top, left, rows, cols)
     return flat
 
 
@@ -86,13 +99,17 @@ def depthwise_forward(x, weight, out, stride_h, stride_w, pad_h, pad_w, dil_h, d
     rows = _covered_size(out_h, stride_h, kernel_h, dil_h)
     if stride_h == 1 and stride_w == 1:
         cols = out_w + (kernel_w - 1) * dil_w          # whole padded rows, flat
-        for p in prange(n * out_channels):
-            b, o = p // out_channels, p % out_channels
-            padded = _padded_plane(x[b, o // multiplier], pad_h, pad_w, rows, cols,
-                                   (kernel_w - 1) * dil_w)
-            acc = np.zeros(out_h * cols, out.dtype)
-            _accumulate_taps(acc, padded, weight[o, 0], cols, dil_h, dil_w, False)
-            _load_plane(acc, 0, 0, out_h, cols, out[b, o])
+        planes = n * out_channels
+        blocks = min(planes, PLANE_BLOCKS)
+        for block in prange(blocks):
+            padded = np.zeros(rows * cols + (kernel_w - 1) * dil_w, x.dtype)
+            acc = np.empty(out_h * cols, out.dtype)
+            for p in range(block * planes // blocks, (block + 1) * planes // blocks):
+                b, o = p // out_channels, p % out_channels
+                _fill_plane(padded, x[b, o // multiplier], pad_h, pad_w, rows, cols)
+                acc[:] = 0
+                _accumulate_taps(acc, padded, weight[o, 0], cols, dil_h, dil_w, False)
+                _load_plane(acc, 0, 0, out_h, cols, out[b, o])
         return
     cols = _covered_size(out_w, stride_w, kernel_w, dil_w)
     step = uint64(stride_w)
@@ -125,15 +142,19 @@ def depthwise_input_grad(grad, weight, dx, stride_h, stride_w, pad_h, pad_w, dil
             and right >= 0):
         # a full correlation of the gradient with the rotated taps, over flat rows
         cols, rows = width + (kernel_w - 1) * dil_w, height + (kernel_h - 1) * dil_h
-        for p in prange(n * channels):
-            b, c = p // channels, p % channels
-            acc = np.zeros(height * cols, dx.dtype)
-            for k in range(multiplier):
-                o = c * multiplier + k
-                padded = _padded_plane(grad[b, o], top, left, rows, cols,
-                                       (kernel_w - 1) * dil_w)
-                _accumulate_taps(acc, padded, weight[o, 0], cols, dil_h, dil_w, True)
-            _load_plane(acc, 0, 0, height, cols, dx[b, c])
+        planes = n * channels
+        blocks = min(planes, PLANE_BLOCKS)
+        for block in prange(blocks):
+            padded = np.zeros(rows * cols + (kernel_w - 1) * dil_w, dx.dtype)
+            acc = np.empty(height * cols, dx.dtype)
+            for p in range(block * planes // blocks, (block + 1) * planes // blocks):
+                b, c = p // channels, p % channels
+                acc[:] = 0
+                for k in range(multiplier):
+                    o = c * multiplier + k
+                    _fill_plane(padded, grad[b, o], top, left, rows, cols)
+                    _accumulate_taps(acc, padded, weight[o, 0], cols, dil_h, dil_w, True)
+                _load_plane(acc, 0, 0, height, cols, dx[b, c])
         return
     # any stride: scatter into the padded input plane, then cut the padding off
     rows = _covered_size(out_h, stride_h, kernel_h, dil_h)
@@ -172,11 +193,12 @@ def depthwise_weight_grad(x, grad, dw, stride_h, stride_w, pad_h, pad_w, dil_h, 
     for o in prange(out_channels):
         c = o // multiplier
         acc = np.zeros((kernel_h, kernel_w), np.float64)
+        padded = np.zeros(rows * cols + ((kernel_w - 1) * dil_w if flat else 0), x.dtype)
+        spread = np.zeros(out_h * cols, grad.dtype)
         for b in range(n):
-            padded = _padded_plane(x[b, c], pad_h, pad_w, rows, cols,
-                                   (kernel_w - 1) * dil_w if flat else 0)
+            _fill_plane(padded, x[b, c], pad_h, pad_w, rows, cols)
             if flat:            # the gradient spread to the padded width, zero tail columns
-                spread = _padded_plane(grad[b, o], 0, 0, out_h, cols, 0)
+                _fill_plane(spread, grad[b, o], 0, 0, out_h, cols)
                 for i in range(kernel_h):
                     for j in range(kernel_w):
                         shift = uint64(i * dil_h * cols + j * dil_w)
