@@ -1,7 +1,7 @@
 """Numba CPU kernels, one module per family: `conv` (im2col / col2im), `depthwise`
 (direct depthwise convolution), `norm` (batch norm), `pool` (max,
-average, adaptive), `relu` (ReLU, the bias + ReLU epilogue, hardtanh); `runs` holds their inline
-helpers and `dispatch` the `@size_dispatched` decorator every kernel wears.
+average, adaptive), `relu` (ReLU, the bias + ReLU epilogue, hardtanh); `runs` holds
+their inline helpers and `dispatch` the `@size_dispatched` decorator every kernel wears.
 
 Every kernel works on C-contiguous arrays whose leading axis is a "plane" = one
 (sample, channel) pair, so one layout serves them all and `prange` over planes gives
@@ -34,8 +34,8 @@ from .relu import (bias_relu, hardtanh_backward, hardtanh_forward, relu_backward
 __all__ = ["SERIAL_BELOW", "adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_forward",
            "adaptive_max_pool2d_forward", "avg_pool2d_backward", "avg_pool2d_forward",
            "batch_norm_input_grad", "bias_relu", "channel_grad_sums", "channel_stats",
-           "col2im", "depthwise_forward", "hardtanh_backward", "hardtanh_forward", "depthwise_input_grad",
-           "depthwise_weight_grad", "im2col", "max_pool2d_forward",
+           "col2im", "depthwise_forward", "depthwise_input_grad",
+           "depthwise_weight_grad", "hardtanh_backward", "hardtanh_forward", "im2col", "max_pool2d_forward",
            "max_pool2d_forward_inside", "max_pool2d_tiles_backward",
            "max_pool2d_tiles_forward", "max_pool2d_values_inside", "relu_backward",
            "relu_backward_inplace", "relu_forward", "relu_inplace", "scale_shift", "scatter_to_indices"]
