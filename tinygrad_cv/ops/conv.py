@@ -211,9 +211,10 @@ def conv_geometry(input_shape, weight_shape, bias_shape, stride, padding, dilati
 
 # ----------------------------------------------------------------------------- building blocks
 
-def _chunk_size(geom, itemsize):
-    """Samples per chunk so one column buffer stays within the memory budget."""
-    if geom.is_pointwise:
+def _chunk_size(xp, geom, itemsize):
+    """Samples per chunk so one column buffer stays within the memory budget (the
+    pointwise GEMMs and the CPU's depthwise kernels build none: one chunk)."""
+    if geom.is_pointwise or _depthwise_on_cpu(xp, geom):
         return max(1, geom.batch)
     per_sample = geom.in_channels * geom.taps * geom.positions * itemsize
     return max(1, min(geom.batch, COLUMN_BUDGET_BYTES // max(1, per_sample)))
@@ -221,9 +222,8 @@ def _chunk_size(geom, itemsize):
 
 def _for_each_chunk(xp, geom, itemsize, body):
     """`body(start, stop)` over batch chunks; on the CPU the batch is first split across
-    threads by samples (tinygrad_cv/parallel.py) when the layer has enough work. The
-    depthwise kernels need no column buffer, so a thread's part is one chunk."""
-    chunk = geom.batch if _depthwise_on_cpu(xp, geom) else _chunk_size(geom, itemsize)
+    threads by samples (tinygrad_cv/parallel.py) when the layer has enough work."""
+    chunk = _chunk_size(xp, geom, itemsize)
 
     def run_part(first, last):
         for start in range(first, last, chunk):
@@ -355,8 +355,16 @@ class _BackwardChunks:
                                        grad4.dtype, self.xp)
         self.partial_w = {}         # first sample of a chunk -> that chunk's dW
 
-    def input_grad(self, start, stop):
-        """dx = col2im(W^T dY) of samples [start, stop)."""
+    def side_by_side_grad(self, start, stop):
+        """dY of samples [start, stop) side by side (O, m*OH*OW) when the layer runs that
+        way (`_side_by_side`), else None: made once per chunk for dx and dW."""
+        if not _side_by_side(self.geom):
+            return None
+        return _samples_side_by_side(self.xp, self.grad_g[start:stop, 0], "wide_grad")
+
+    def input_grad(self, start, stop, wide_grad=None):
+        """dx = col2im(W^T dY) of samples [start, stop); `wide_grad`: that chunk's
+        `side_by_side_grad`, when the caller has it already."""
         xp, geom, g, m = self.xp, self.geom, self.geom.groups, stop - start
         dx = self.grad_x[start:stop]
         if self.depthwise:
@@ -364,7 +372,8 @@ class _BackwardChunks:
                 self.grad4[start:stop], self.weight, dx, *geom.depthwise_args())
             return
         if _side_by_side(geom):
-            wide_grad = _samples_side_by_side(xp, self.grad_g[start:stop, 0], "wide_grad")
+            if wide_grad is None:
+                wide_grad = self.side_by_side_grad(start, stop)
             dwide = memory.workspace((geom.in_channels * geom.taps, wide_grad.shape[1]),
                                      wide_grad.dtype, xp, slot="wide_columns")
             xp.matmul(self.weight_t[0], wide_grad, out=dwide)
@@ -390,8 +399,9 @@ class _BackwardChunks:
             dcols.reshape(m * geom.in_channels, geom.taps, geom.positions),
             dx.reshape(m * geom.in_channels, geom.height, geom.width), *geom.kernel_args())
 
-    def weight_grad(self, start, stop):
-        """sum over samples [start, stop) of dY_n cols(x_n)^T."""
+    def weight_grad(self, start, stop, wide_grad=None):
+        """sum over samples [start, stop) of dY_n cols(x_n)^T; `wide_grad` as in
+        `input_grad`."""
         xp, geom, g = self.xp, self.geom, self.geom.groups
         if self.depthwise:
             part = np.empty((geom.out_channels, 1) + geom.kernel, self.grad4.dtype)
@@ -402,7 +412,8 @@ class _BackwardChunks:
         cols = _columns(self.kernels, xp, self.x4[start:stop], geom)
         if _side_by_side(geom):
             wide_cols = _samples_side_by_side(xp, cols, "wide_columns")
-            wide_grad = _samples_side_by_side(xp, self.grad_g[start:stop, 0], "wide_grad")
+            if wide_grad is None:
+                wide_grad = self.side_by_side_grad(start, stop)
             self.partial_w[start] = xp.matmul(wide_grad, wide_cols.T)[None]
             return
         cols_t = cols.reshape(stop - start, g, -1, geom.positions).transpose(0, 1, 3, 2)
@@ -448,10 +459,11 @@ def conv_backward(x4, weight, grad4, geom, need_x=True, need_w=True):
                              x4=x4 if need_w else None)
 
     def backward_chunk(start, stop):
+        wide_grad = chunks.side_by_side_grad(start, stop)
         if need_w:
-            chunks.weight_grad(start, stop)
+            chunks.weight_grad(start, stop, wide_grad)
         if need_x:
-            chunks.input_grad(start, stop)
+            chunks.input_grad(start, stop, wide_grad)
     _for_each_chunk(chunks.xp, geom, grad4.dtype.itemsize, backward_chunk)
     return chunks.grad_x, (chunks.total_weight_grad() if need_w else None)
 
