@@ -17,7 +17,7 @@ CPU_ONLY = {
     "bias_relu": "the GPU adds the bias with a broadcast array op",
     "relu_inplace": "ops call it on NumPy arrays only; the GPU uses relu_forward",
     "relu_backward_inplace": "ops call it on NumPy arrays only",
-    "hardtanh_forward": "the GPU clips with an array op (ops/activation.py)",
+    "hardtanh_forward": "the GPU clips with an array op (ops/relu.py)",
     "hardtanh_backward": "the GPU selects with an array op",
     "max_pool2d_tiles_forward": "non-overlapping 2x2 fast path; the GPU uses max_pool2d_forward",
     "max_pool2d_tiles_backward": "its backward; the GPU uses scatter_to_indices",

@@ -12,6 +12,7 @@ from ..autograd import Function
 from ..backend import xp_of
 from ..random import generator_for
 from ..tensor import Tensor
+from .relu import Hardtanh   # relu6 / hardtanh below; the op lives beside ReLU
 
 
 class LeakyRelu(Function):
@@ -116,7 +117,6 @@ def _keep_mask(xp, gen, shape, p):
 # now carrying the op's graph node; see `run_activation`.
 
 from ..autograd import is_grad_enabled  # noqa: E402
-from .relu import Hardtanh  # noqa: E402,F401  (relu6 / hardtanh below; its kernels live with ReLU's)
 
 
 def _checked_float(op, x):

@@ -48,9 +48,7 @@ class Relu(Function):
         elif kernels is None:
             out = xp_of(a).maximum(a, 0)
         else:
-            if not (a.flags.c_contiguous or a.flags.f_contiguous):
-                a = np.ascontiguousarray(a)
-            out = memory.empty_like(a)      # same memory order as `a` (C or Fortran)
+            a, out = _flat_operands(a)
             kernels.relu_forward(a.ravel(order="K"), out.ravel(order="K"))
         ctx.save_for_backward(out)
         return out
@@ -70,9 +68,7 @@ class Hardtanh(Function):
         lo, hi = x.dtype.type(min_val), x.dtype.type(max_val)
         ctx.bounds = (lo, hi)
         if _relu_kernels(x) is not None:
-            if not (x.flags.c_contiguous or x.flags.f_contiguous):
-                x = np.ascontiguousarray(x)
-            out = memory.empty_like(x)
+            x, out = _flat_operands(x)
             cpu.hardtanh_forward(x.ravel(order="K"), out.ravel(order="K"), lo, hi)
         else:
             out = xp_of(x).clip(x, lo, hi)
@@ -83,33 +79,49 @@ class Hardtanh(Function):
     def backward(ctx, grad):
         (out,) = ctx.saved
         lo, hi = ctx.bounds
-        if (_relu_kernels(grad) is not None and grad.shape == out.shape
-                and grad.dtype == out.dtype and grad.strides == out.strides
-                and (out.flags.c_contiguous or out.flags.f_contiguous)):
-            grad_in = memory.empty_like(grad)
-            cpu.hardtanh_backward(out.ravel(order="K"), grad.ravel(order="K"),
-                                  grad_in.ravel(order="K"), lo, hi)
-            return grad_in
-        return _masked((out > lo) & (out < hi), grad)
+        flats = _flat_pair(out, grad)
+        if flats is None:
+            return _masked((out > lo) & (out < hi), grad)
+        out, grad, _ = flats
+        grad_in = memory.empty_like(grad)
+        cpu.hardtanh_backward(out.ravel(order="K"), grad.ravel(order="K"),
+                              grad_in.ravel(order="K"), lo, hi)
+        return grad_in
+
+
+def _flat_operands(a):
+    """`a` (copied to C order when it is neither C- nor Fortran-contiguous) and a recycled
+    output of its shape and memory order: what the flat kernels run on."""
+    if not (a.flags.c_contiguous or a.flags.f_contiguous):
+        a = np.ascontiguousarray(a)
+    return a, memory.empty_like(a)
+
+
+def _flat_pair(out, grad):
+    """(out, grad, copied): a backward's saved output and gradient in one memory order
+    for the flat kernels, copied to C order when their layouts differ; None where the
+    kernels do not apply (not a CPU float array, or another shape or dtype)."""
+    if _relu_kernels(grad) is None or grad.shape != out.shape or grad.dtype != out.dtype:
+        return None
+    if grad.strides != out.strides or not (out.flags.c_contiguous
+                                           or out.flags.f_contiguous):
+        return np.ascontiguousarray(out), np.ascontiguousarray(grad), True
+    return out, grad, False
 
 
 def relu_grad(out, grad, in_place=False):
     """ReLU's backward from its output: grad where out > 0, else 0 (torch's
     threshold_backward). `in_place`: `grad` is scratch only the caller holds, so the
     select may overwrite it."""
-    kernels = _relu_kernels(grad)
-    if kernels is None or grad.shape != out.shape or grad.dtype != out.dtype:
+    flats = _flat_pair(out, grad)
+    if flats is None:
         return _masked(~(out <= 0), grad)     # as torch's threshold_backward
-    if grad.strides != out.strides or not (out.flags.c_contiguous
-                                           or out.flags.f_contiguous):
-        out = np.ascontiguousarray(out)         # one memory order for both
-        grad = np.ascontiguousarray(grad)
-    elif in_place:
-        kernels.relu_backward_inplace(out.ravel(order="K"), grad.ravel(order="K"))
+    out, grad, copied = flats
+    if in_place and not copied:
+        cpu.relu_backward_inplace(out.ravel(order="K"), grad.ravel(order="K"))
         return grad
     grad_in = memory.empty_like(grad)
-    kernels.relu_backward(out.ravel(order="K"), grad.ravel(order="K"),
-                          grad_in.ravel(order="K"))
+    cpu.relu_backward(out.ravel(order="K"), grad.ravel(order="K"), grad_in.ravel(order="K"))
     return grad_in
 
 

@@ -35,7 +35,8 @@ __all__ = ["SERIAL_BELOW", "adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_
            "adaptive_max_pool2d_forward", "avg_pool2d_backward", "avg_pool2d_forward",
            "batch_norm_input_grad", "bias_relu", "channel_grad_sums", "channel_stats",
            "col2im", "depthwise_forward", "depthwise_input_grad",
-           "depthwise_weight_grad", "hardtanh_backward", "hardtanh_forward", "im2col", "max_pool2d_forward",
+           "depthwise_weight_grad", "hardtanh_backward", "hardtanh_forward", "im2col",
+           "max_pool2d_forward",
            "max_pool2d_forward_inside", "max_pool2d_tiles_backward",
            "max_pool2d_tiles_forward", "max_pool2d_values_inside", "relu_backward",
            "relu_backward_inplace", "relu_forward", "relu_inplace", "scale_shift", "scatter_to_indices"]
